@@ -1,0 +1,151 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Judge: how relevant, how well supported, as an LLM judge sees it
+#
+# **Question:** what does an LLM judge say about each answer (the study's
+# *Answer Relevance*, with its chain of thought), about each retrieved segment
+# (*context relevance*) and about how well the answer rests on the segments
+# (*groundedness*)?
+
+# %% tags=["parameters"]
+run_dir: str = "data/runs/sample"  # run folder written by 01-03
+cache_dir: str = "data/cache"  # content-addressed cache: a judgment already made costs nothing
+backend: str = "llama_cpp"  # llama_cpp, transformers or openai (see 03_generate)
+model: str = "default"  # default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M; else a path, an id or a server’s model name
+base_url: str = ""  # openai backend only
+api_key_env: str = ""  # openai backend only: NAME of the environment variable holding the key
+n_ctx: int = 4096  # llama_cpp context window in tokens
+metrics: list = ["answer_relevance", "context_relevance", "groundedness"]  # the RAG triad; answer_relevance is the study’s
+language: str = "en"  # judge prompt language: en (the study’s TruLens prompts) or pt
+repetitions: int = 1  # judge each item this many times (stability; use temperature > 0 for sampled variation)
+temperature: float = 0.0  # 0: greedy
+seed: int = 0  # first seed; repetition r uses seed + r
+max_tokens: int = 150  # longest chain of thought, in tokens
+max_retries: int = 1  # re-ask this many times when a reply has no readable score, then store it as missing
+context_relevance_top: int = 3  # score context relevance of the top-n segments (0: all retrieved)
+context_relevance_reasons: bool = False  # False: one digit in one forward pass (G-Eval expected score); True: with reasons
+answer_bank: str = "data/sample/answer_bank.csv"  # extra answers with known labels to judge (empty for none)
+label_map: dict = {3: "C", 2: "P", 1: "P", 0: "I"}  # 0-3 score to automated label (the study’s: 0.33 -> P, 1.00 -> C)
+
+# %%
+import pandas as pd
+
+from helpers import judge, llm, plots, retrieval, runs
+
+answers = runs.read_table(run_dir, "answers")
+qs = runs.read_table(run_dir, "questions").query("question_id in @answers.question_id")  # the questions 03 answered
+rets = runs.read_table(run_dir, "retrievals").merge(runs.read_table(run_dir, "segments"), on="segment_id")
+judge_llm = llm.get_llm(
+    {"backend": backend, "model": model, "base_url": base_url, "api_key_env": api_key_env, "n_ctx": n_ctx},
+    cache_dir=cache_dir,
+)
+options = dict(language=language, repetitions=repetitions, temperature=temperature, seed=seed,
+               max_tokens=max_tokens, max_retries=max_retries, label_map={int(k): v for k, v in label_map.items()})
+
+# %% [markdown]
+# ## Answer Relevance, as the study scored it
+#
+# The judge sees only the question (PROMPT) and the answer (RESPONSE), never
+# the transcripts: it grades whether the answer *addresses the whole
+# question*, not whether it is true. It writes its criteria and evidence
+# before the score, `Criteria: ... Supporting Evidence: ... Score: N`, and
+# N/3 is the study's Answer Relevance (1 -> 0.33, 3 -> 1.00). Besides the
+# generated answers it grades the sample's *answer bank*: for every question a
+# correct, a partial and a wrong answer written and labelled by people, so 05
+# can measure the judge against known labels.
+
+# %%
+items = answers[["question_id", "answer"]].assign(answer_source="generated")
+if answer_bank:
+    bank = retrieval.read_answer_bank(answer_bank, questions=runs.read_table(run_dir, "questions"))
+    bank = bank[bank["question_id"].isin(qs["question_id"])]
+    items = pd.concat([items, bank[["question_id", "answer", "answer_source"]]], ignore_index=True)
+items = items.merge(qs[["question_id", "question"]], on="question_id").sort_values(["question_id", "answer_source"])
+tables = []
+if "answer_relevance" in metrics:
+    tables.append(judge.judge_items(judge_llm, items, "answer_relevance", **options))
+    ar = tables[-1]
+    print(ar.groupby("answer_source")["score"].describe()[["count", "mean"]].round(2))
+    example = ar.dropna(subset=["score"]).iloc[0]
+    print(f"\n{example.question_id} ({example.answer_source}), score {example.score:.0f} -> {example.label}\n{example.raw}")
+
+# %% [markdown]
+# ## The other two legs of the RAG triad
+#
+# *Context relevance* asks whether each retrieved segment helps answer the
+# question: it judges the retriever. By default the judge answers with one
+# digit and we read its probabilities for 0, 1, 2 and 3, which gives an
+# *expected score* (G-Eval) in a single forward pass, ten times cheaper than a
+# chain of thought. *Groundedness* asks whether each claim of the generated
+# answer is supported by the segments the generator saw: it catches answers
+# that are relevant but made up.
+
+# %%
+if "context_relevance" in metrics:
+    from helpers import generation
+
+    top = rets if context_relevance_top <= 0 else rets[rets["rank"] <= context_relevance_top]
+    share = max(16, answers["context_tokens"].max() // max(1, answers["segment_ids"].map(len).max()))
+    seg_items = top.merge(qs[["question_id", "question"]], on="question_id").assign(answer_source="retrieved")
+    # the judge reads the same stretch of each segment that the generator read (same budget per segment)
+    seg_items["segment"] = [
+        generation.build_context(row["question"], seg_items.loc[[i]], n_segments=1, budget_tokens=int(share))[0]
+        for i, row in seg_items.iterrows()
+    ]
+    metric = "context_relevance" if context_relevance_reasons else "context_relevance_direct"
+    tables.append(judge.judge_items(judge_llm, seg_items, metric, **options))
+if "groundedness" in metrics:
+    gitems = answers[["question_id", "answer", "context"]].assign(answer_source="generated")
+    tables.append(judge.judge_items(judge_llm, gitems, "groundedness", **options))
+
+judgments = pd.concat(tables, ignore_index=True)
+runs.write_table(judgments, run_dir, "judgments")
+runs.record_model(run_dir, "judge", judge_llm.describe())  # file and sha256, even when nothing was loaded
+failed = judgments["status"] != "ok"
+print(f"{len(judgments)} judgments, {int(judgments['cache_hit'].sum())} from the cache, {judge_llm.calls} LLM calls now; "
+      f"{int(failed.sum())} without a readable score ({failed.mean():.1%})")
+judgments.groupby(["metric", "status"]).size().rename("judgments").reset_index()
+
+# %% [markdown]
+# ## Score distributions
+#
+# Bars show the share of each score per metric (answer relevance split into
+# generated answers and the bank's C/P/I answers). A useful judge gives the
+# bank's correct answers 3s and its wrong answers 0s; if every bar looks the
+# same, the judge is not telling the answers apart. "missing" counts replies
+# whose score could not be read: they are reported, never filled in.
+
+# %%
+fig = plots.judge_scores(judgments)
+plots.savefig(fig, runs.figure_path(run_dir, "04_judge_scores"))
+judgments.pivot_table(index="metric", values=["score", "expected_score"], aggfunc="mean").round(2)
+
+# %% [markdown]
+# ## The run in the study's own format
+#
+# Each answered question is also written as a Markdown record shaped exactly
+# like the study's (`data/paper/`): the question, the ten retrieved segments
+# with their scores and times, the answer, the Answer Relevance, the automated
+# label and the judge's reasoning. `helpers.records.read_records` reads them
+# back, so the analysis (05) treats this run and the paper alike.
+
+# %%
+from helpers import records
+
+rec_q, rec_r = records.records_from_run(run_dir)
+rec_q = rec_q[rec_q["run_question_id"].isin(answers["question_id"])]
+paths = records.write_records(rec_q, rec_r[rec_r["question_id"].isin(rec_q["question_id"])], f"{run_dir}/records")
+print(f"{len(rec_q)} records in {run_dir}/records/, e.g.\n")
+print(open(sorted(paths)[0], encoding="utf-8").read()[:1500])

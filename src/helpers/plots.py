@@ -1,0 +1,330 @@
+"""Figures for the notebooks. Each function takes ``ax=`` and returns the figure.
+
+They take the suite's tidy tables as they are stored, so a notebook cell is
+one call, in the manner of seaborn's examples.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+__all__ = [
+    "segment_lengths", "retrieval_scores", "recall_at_k", "answers_overview", "judge_scores", "score_by_label", "confusion",
+    "agreement_intervals", "per_question", "cutoff_heatmap", "judge_ranking", "per_group_heatmap", "stability_plot", "savefig",
+]
+
+
+def _ax(ax, figsize=(7, 4)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def savefig(fig, path, *, dpi: int = 120) -> str:
+    """Save ``fig`` to ``path`` (folders created) and return the path."""
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return str(path)
+
+
+def segment_lengths(segments: pd.DataFrame, *, ax=None):
+    """Histogram of segment durations, one colour per lecture.
+
+    Examples
+    --------
+    >>> fig = segment_lengths(pd.DataFrame({"lecture_id": ["a", "a"],
+    ...                                     "start_s": [0, 120], "end_s": [162, 250]}))
+    """
+    ax = _ax(ax)
+    df = segments.assign(duration_min=(segments["end_s"] - segments["start_s"]) / 60)
+    sns.histplot(data=df, x="duration_min", hue="lecture_id", multiple="stack", binwidth=0.1, ax=ax)
+    ax.set_xlabel("segment duration (minutes)")
+    ax.set_ylabel("segments")
+    ax.set_title(f"{len(df)} segments from {df['lecture_id'].nunique()} lectures")
+    return ax.figure
+
+
+def retrieval_scores(retrievals: pd.DataFrame, *, reference: pd.DataFrame | None = None, ax=None):
+    """Spread of the top-k cosine scores for each question, on a common axis.
+
+    Parameters
+    ----------
+    retrievals : pandas.DataFrame
+        ``question_id, rank, score``.
+    reference : pandas.DataFrame, optional
+        Another set of ``question_id, score`` rows (e.g. the study's records)
+        drawn in grey beside ours for comparison.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"question_id": ["q1"] * 3, "rank": [1, 2, 3], "score": [0.86, 0.84, 0.83]})
+    >>> fig = retrieval_scores(r)
+    """
+    frames = [retrievals.assign(source="this run")]
+    if reference is not None and len(reference):
+        frames.append(reference.assign(source="the study"))
+    df = pd.concat(frames, ignore_index=True)
+    order = (
+        df.groupby("question_id")["score"].max().sort_values(ascending=False).index.tolist()
+    )
+    ax = _ax(ax, figsize=(7, max(3, 0.32 * len(order) + 1)))
+    sns.stripplot(data=df, y="question_id", x="score", hue="source", order=order, ax=ax, size=5, jitter=0.15, palette={"this run": "C0", "the study": "0.5"})
+    top1 = df[df["rank"] == 1] if "rank" in df else df.iloc[0:0]
+    ax.scatter(top1["score"], [order.index(q) for q in top1["question_id"]], marker="|", s=250, color="C3", label="rank 1")
+    lo, hi = df["score"].min(), df["score"].max()
+    ax.set_xlabel(f"cosine similarity of the top-k segments (all between {lo:.2f} and {hi:.2f})")
+    ax.set_ylabel("question")
+    ax.legend(loc="lower left", fontsize="small")
+    ax.grid(axis="x", alpha=0.3)
+    return ax.figure
+
+
+def recall_at_k(metrics: pd.DataFrame, *, ax=None):
+    """Mean recall@k over answerable questions, with MRR in the title.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"answerable": [True, True], "rr": [1, 0.5],
+    ...                   "recall@1": [1, 0], "recall@10": [1, 1]})
+    >>> fig = recall_at_k(m)
+    """
+    ans = metrics[metrics["answerable"]]
+    cols = [c for c in metrics.columns if c.startswith("recall@")]
+    ks = [int(c.split("@")[1]) for c in cols]
+    means = [ans[c].mean() for c in cols]
+    ax = _ax(ax, figsize=(5, 3.5))
+    ax.plot(ks, means, marker="o")
+    for k, m in zip(ks, means):
+        ax.annotate(f"{m:.2f}", (k, m), textcoords="offset points", xytext=(0, 6), ha="center")
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(ks)
+    ax.set_xlabel("k (segments retrieved)")
+    ax.set_ylabel("recall@k (share of gold spans found)")
+    ax.set_title(f"{len(ans)} answerable questions, MRR = {ans['rr'].mean():.2f}")
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def answers_overview(answers: pd.DataFrame, *, ax=None):
+    """Answer length (tokens generated) and latency per question, as paired bars.
+
+    Examples
+    --------
+    >>> fig = answers_overview(pd.DataFrame({"question_id": ["q1", "q2"], "completion_tokens": [40, 90],
+    ...                                      "prompt_tokens": [400, 420], "latency_s": [8.0, 15.0]}))
+    """
+    ax = _ax(ax, figsize=(9, 4))
+    df = answers.sort_values("question_id")
+    x = np.arange(len(df))
+    ax.bar(x - 0.2, df["completion_tokens"], width=0.4, label="tokens generated", color="tab:blue")
+    ax.set_ylabel("tokens generated")
+    ax.set_xticks(x, df["question_id"], rotation=90)
+    ax2 = ax.twinx()
+    ax2.bar(x + 0.2, df["latency_s"], width=0.4, label="latency (s, first run)", color="tab:orange")
+    ax2.set_ylabel("latency when generated (s)")
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize="small")
+    ax.set_title(f"{len(df)} answers: median {df['completion_tokens'].median():.0f} tokens, "
+                 f"median {df['latency_s'].median():.1f} s, prompts of {df['prompt_tokens'].median():.0f} tokens")
+    return ax.figure
+
+
+def judge_scores(judgments: pd.DataFrame, *, ax=None):
+    """Distribution of the 0-3 scores per metric (and per answer source), failures shown as "missing".
+
+    Parameters
+    ----------
+    judgments : pandas.DataFrame
+        ``metric, score`` (NaN for a reply that could not be parsed) and
+        optionally ``answer_source``.
+
+    Examples
+    --------
+    >>> fig = judge_scores(pd.DataFrame({"metric": ["answer_relevance"] * 3, "score": [3, 1, np.nan]}))
+    """
+    ax = _ax(ax, figsize=(8, 4))
+    df = judgments.copy()
+    df["score"] = df["score"].map(lambda s: "missing" if pd.isna(s) else str(int(s)))
+    if "answer_source" in df and df["answer_source"].nunique() > 1:
+        df["metric"] = np.where(df["metric"] == "answer_relevance", "AR · " + df["answer_source"].astype(str), df["metric"])
+    order = ["0", "1", "2", "3", "missing"]
+    counts = (df.groupby("metric")["score"].value_counts(normalize=True).rename("share").reset_index())
+    sns.barplot(data=counts, x="metric", y="share", hue="score", hue_order=order, palette="viridis", ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("share of judgments")
+    ax.tick_params(axis="x", rotation=20)
+    ax.legend(title="score", fontsize="small", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.set_title(f"{len(df)} judgments; 'missing' = reply without a readable score")
+    return ax.figure
+
+
+# ---------------------------------------------------------------- 05: agreement
+
+
+def score_by_label(ev: pd.DataFrame, *, labels=("I", "P", "C"), max_score: int = 3, ax=None):
+    """Answer Relevance (score / max) overall and split by the human label.
+
+    Examples
+    --------
+    >>> fig = score_by_label(pd.DataFrame({"score": [3, 1, 0, 3], "human": ["C", "P", "I", None]}))
+    """
+    ax = _ax(ax)
+    df = ev.assign(ar=ev["score"] / max_score)
+    groups = [("all", df)] + [(f"human {lab}", df[df["human"] == lab]) for lab in labels]
+    values = sorted(df["ar"].dropna().unique())
+    width = 0.8 / max(1, len(values))
+    for i, v in enumerate(values):
+        shares = [(g["ar"] == v).sum() / max(1, g["ar"].notna().sum()) for _, g in groups]
+        ax.bar(np.arange(len(groups)) + (i - (len(values) - 1) / 2) * width, shares, width, label=f"AR {v:.2f}",
+               color=plt.cm.viridis(v))
+    ax.set_xticks(range(len(groups)), [f"{name}\n(n={g['ar'].notna().sum()})" for name, g in groups])
+    ax.set_ylabel("share of judged answers")
+    ax.legend(fontsize="small", ncols=min(4, len(values)))
+    missing = int(df["score"].isna().sum())
+    ax.set_title("Answer Relevance by human label" + (f" ({missing} unreadable replies left out)" if missing else ""))
+    return ax.figure
+
+
+def confusion(ev: pd.DataFrame, *, labels=("I", "P", "C"), ax=None):
+    """Human label (rows) vs automated label (columns), with raw agreement and two baselines.
+
+    The majority-class base rate is the share of the most common human
+    label: the raw agreement of a judge that always says it (a constant
+    predictor), whose kappa is 0.
+
+    Examples
+    --------
+    >>> fig = confusion(pd.DataFrame({"human": ["C", "P", "I", "C"], "judge_label": ["C", "C", "I", "P"]}))
+    """
+    ax = _ax(ax, figsize=(5.5, 4.5))
+    ok = ev["human"].notna() & ev["judge_label"].notna()
+    df = ev[ok]
+    table = pd.crosstab(pd.Categorical(df["human"], categories=labels), pd.Categorical(df["judge_label"], categories=labels),
+                        dropna=False).reindex(index=labels, columns=labels, fill_value=0)
+    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set_xlabel("automated label (judge)")
+    ax.set_ylabel("human label")
+    n = int(table.values.sum())
+    raw = np.trace(table.values) / n if n else np.nan
+    base = table.sum(axis=1).max() / n if n else np.nan
+    majority = table.sum(axis=1).idxmax() if n else "-"
+    ax.set_title(f"n={n}: agreement {raw:.2f}; always '{majority}' would get {base:.2f}"
+                 + (f"\n({int((~ok).sum())} without a human or judge label)" if (~ok).any() else ""), fontsize="medium")
+    return ax.figure
+
+
+def agreement_intervals(summary: pd.DataFrame, *, ax=None):
+    """Each agreement statistic with its bootstrap interval (a forest plot).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`helpers.agreement.agreement_summary` output; an optional
+        ``comparison`` column (e.g. judge name or "human-human") adds colours.
+    """
+    ax = _ax(ax, figsize=(7, 0.45 * len(summary) + 1.2))
+    df = summary.reset_index(drop=True)
+    hue = df["comparison"] if "comparison" in df else pd.Series(["judge"] * len(df))
+    colors = dict(zip(hue.unique(), sns.color_palette(n_colors=hue.nunique())))
+    y = np.arange(len(df))[::-1]
+    for yi, row, h in zip(y, df.itertuples(), hue):
+        ax.plot([row.ci_low, row.ci_high], [yi, yi], color=colors[h], lw=2)
+        ax.plot(row.value, yi, "o", color=colors[h])
+    ax.set_yticks(y, [f"{s}" + (f" · {h}" if "comparison" in df else "") for s, h in zip(df["statistic"], hue)])
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel("value (bootstrap 95% interval, resampling whole questions)")
+    ax.set_title(f"agreement with the human labels (n={int(df['n'].max())} pairs, {int(df['n_missing'].max())} missing)")
+    return ax.figure
+
+
+def per_question(ev: pd.DataFrame, *, labels=("I", "P", "C"), max_score: int = 3, ax=None):
+    """Per unit: the judge's score, the human label, whether they agree, and the retrieval scores' spread.
+
+    Units are sorted so disagreements come first (largest gap on top).
+    """
+    df = ev[ev["human"].notna()].copy()
+    rank = {lab: i * max_score / (len(labels) - 1) for i, lab in enumerate(labels)}
+    df["human_score"] = df["human"].map(rank)
+    df["agree"] = df["judge_label"] == df["human"]
+    df["gap"] = (df["score"] - df["human_score"]).abs()
+    df = df.sort_values(["agree", "gap"], ascending=[True, False]).reset_index(drop=True)
+    if ax is None:
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 0.28 * len(df) + 1.5), sharey=True, layout="constrained",
+                                      gridspec_kw={"width_ratios": [3, 1]})
+    else:
+        ax2 = None
+    y = np.arange(len(df))[::-1]
+    ax.scatter(df["human_score"], y, marker="s", s=60, facecolors="none", edgecolors="black", label="human label")
+    ax.scatter(df["score"], y, c=np.where(df["agree"], "tab:green", "tab:red"), s=30, label="judge score (red: labels differ)")
+    ax.set_yticks(y, df["unit"].astype(str), fontsize="small")
+    ax.set_xticks(range(max_score + 1))
+    ax.set_xlim(-0.3, max_score + 0.3)
+    ax.set_xlabel(f"score 0-{max_score}; human label placed at " + ", ".join(f"{k}={v:g}" for k, v in rank.items()))
+    ax.legend(fontsize="small", loc="lower right")
+    ax.set_title(f"{int((~df['agree']).sum())} of {len(df)} labels differ")
+    if ax2 is not None and df["score_spread"].notna().any():
+        ax2.barh(y, df["score_spread"], color="grey")
+        ax2.set_xlabel("top-k cosine spread")
+    return ax.figure
+
+
+def cutoff_heatmap(sweep: pd.DataFrame, *, value: str = "kappa_quadratic", current=(1, 3), ax=None):
+    """Kappa for every monotone score-to-label map (cut-offs c1 <= c2), the current map outlined.
+
+    Parameters
+    ----------
+    sweep : pandas.DataFrame
+        :func:`helpers.agreement.cutoff_sweep` output (``c1, c2`` and the statistic).
+    """
+    ax = _ax(ax, figsize=(5, 4))
+    grid = sweep.pivot_table(index="c1", columns="c2", values=value)
+    sns.heatmap(grid, annot=True, fmt=".2f", cmap="RdBu_r", center=0, ax=ax, cbar_kws={"label": value})
+    if current[0] in grid.index and current[1] in grid.columns:
+        i, j = list(grid.index).index(current[0]), list(grid.columns).index(current[1])
+        ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=2.5))
+    ax.set_xlabel("c2: score >= c2 is C")
+    ax.set_ylabel("c1: score < c1 is I")
+    ax.set_title("score-to-label cut-offs (outlined: the study's)")
+    return ax.figure
+
+
+def judge_ranking(summary: pd.DataFrame, *, statistic: str = "cohen_kappa_quadratic", ax=None):
+    """Judges ranked by one agreement statistic, with intervals (LLMJudge)."""
+    df = summary[summary["statistic"] == statistic].sort_values("value").reset_index(drop=True)
+    ax = _ax(ax, figsize=(7, 0.25 * len(df) + 1.2))
+    y = np.arange(len(df))
+    ax.hlines(y, df["ci_low"], df["ci_high"], color="tab:blue")
+    ax.plot(df["value"], y, "o", color="tab:blue")
+    ax.set_yticks(y, df["judge"], fontsize="small")
+    ax.set_xlabel(f"{statistic} with the human labels (95% interval, resampling queries)")
+    ax.set_title(f"{len(df)} LLM judges ranked")
+    return ax.figure
+
+
+def per_group_heatmap(table: pd.DataFrame, *, ax=None, value_label: str = "Cohen's kappa"):
+    """A judges x queries (or questions) heatmap of per-group agreement."""
+    ax = _ax(ax, figsize=(0.32 * table.shape[1] + 3, 0.25 * table.shape[0] + 1.5))
+    sns.heatmap(table, cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax, cbar_kws={"label": value_label},
+                xticklabels=True, yticklabels=True)
+    ax.tick_params(labelsize="x-small")
+    ax.set_title("agreement per query (blank: undefined, a single label on both sides)")
+    return ax.figure
+
+
+def stability_plot(stab: pd.DataFrame, *, ax=None):
+    """Per item: the variance of the judge's score over repetitions and its label flip rate."""
+    ax = _ax(ax, figsize=(7, 4))
+    ax.scatter(stab["variance"], stab["flip_rate"], alpha=0.7)
+    ax.set_xlabel("variance of the 0-3 score over repetitions")
+    ax.set_ylabel("label flip rate")
+    ax.set_title(f"judge stability over {int(stab['n'].max())} repetitions per item "
+                 f"({(stab['flip_rate'] > 0).sum()} of {len(stab)} items flip)")
+    return ax.figure

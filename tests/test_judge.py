@@ -1,0 +1,381 @@
+"""Judge prompts, reply parsing and score helpers."""
+
+import math
+import re
+import tomllib
+
+import pytest
+
+from helpers.errors import InputError
+from helpers.judge import (
+    JudgeReply,
+    build_messages,
+    denormalise,
+    expected_score,
+    load_prompts,
+    normalise,
+    parse_judge_reply,
+    prompt_version,
+    score_to_label,
+)
+
+SEEDS = ["record_pergunta_086.md", "record_pergunta_118.md"]
+COT_METRICS = ["answer_relevance", "context_relevance", "groundedness"]
+METRICS = COT_METRICS + ["context_relevance_direct"]  # the last answers with one digit, no reasons
+FIELDS = {
+    "question": "Por que a U-Net?",
+    "answer": "Por causa dos atalhos.",
+    "segment": "trecho um",
+    "context": "[1] trecho um",
+}
+
+
+def seed_record(seeds_dir, name):
+    """The AR score, the automated label and the judge's CoT of one record."""
+    text = (seeds_dir / name).read_text(encoding="utf-8")
+    ar = re.search(r"^\*\*Answer Relevance \(AR\)\*\*:\s*([0-9.]+)\s*$", text, re.M)
+    label = re.search(r"^\*\*Anotação automatizada\*\*:\s*(\w+)\s*$", text, re.M)
+    cot = re.search(r"^\*\*Raciocínio \(AR CoT\)\*\*:\s*(.+?)\s*$", text, re.M)
+    assert ar and label and cot, f"{name}: record layout changed"
+    return float(ar.group(1)), label.group(1), cot.group(1)
+
+
+# --------------------------------------------------------------------------
+# parsing: the seeds' own replies
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_seed_cot_parses_to_the_recorded_score(seeds_dir, name):
+    ar, label, cot = seed_record(seeds_dir, name)
+    reply = parse_judge_reply(cot)
+    assert reply.ok and reply.status == "ok"
+    assert reply.score == denormalise(ar)
+    assert score_to_label(reply.score) == label
+    assert math.isclose(normalise(reply.score), ar, abs_tol=0.005)
+    assert reply.reason.startswith("Criteria:") and "Supporting Evidence:" in reply.reason
+    assert "Score:" not in reply.reason and reply.raw == cot
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_seed_cot_with_line_breaks_restored(seeds_dir, name):
+    ar, _, cot = seed_record(seeds_dir, name)
+    text = re.sub(r"\s+(Supporting Evidence:|Score:)", r"\n\1", cot)
+    assert parse_judge_reply(text).score == denormalise(ar)
+
+
+# --------------------------------------------------------------------------
+# parsing: a table of reply shapes
+# --------------------------------------------------------------------------
+
+CUT_OFF = (
+    "Criteria: The RESPONSE must be relevant to the entire PROMPT to receive a maximum "
+    "score of 3. A Score of 3 requires a complete answer.\nSupporting Evidence: The RESPONSE "
+    "mentions the concatenation shortcuts, but"
+)
+
+REPLIES = [
+    # id, reply, score, status
+    ("cot", "Criteria: whole prompt.\nSupporting Evidence: only half answered.\nScore: 1", 1, "ok"),
+    ("cot_crlf", "Criteria: c\r\nSupporting Evidence: e\r\nScore: 2\r\n", 2, "ok"),
+    ("one_line_cot", "Criteria: c. Supporting Evidence: e.  Score: 3", 3, "ok"),
+    ("bold_key", "Criteria: c\n**Score:** 2", 2, "ok"),
+    ("bold_key_colon_outside", "**Score**: 2", 2, "ok"),
+    ("bold_value", "Score: **2**", 2, "ok"),
+    ("brackets", "Score: [2]", 2, "ok"),
+    ("equals", "Score = 2", 2, "ok"),
+    ("heading", "### Score: 3", 3, "ok"),
+    ("bullet", "- Score: 0", 0, "ok"),
+    ("final_score", "Final Score: 2", 2, "ok"),
+    ("value_on_next_line", "Criteria: c\nScore:\n**3**", 3, "ok"),
+    ("fraction", "Score: 2/3", 2, "ok"),
+    ("out_of", "Score: 3 out of 3", 3, "ok"),
+    ("parenthesis", "Score: 2 (the response covers half the prompt)", 2, "ok"),
+    ("integer_float", "Score: 2.0", 2, "ok"),
+    ("pt_key", "Critérios: c\nPontuação: 2", 2, "ok"),
+    ("pt_key_no_accent", "Pontuacao: 1", 1, "ok"),
+    ("pt_nota", "Nota: 3", 3, "ok"),
+    ("pt_note_after_score", "Criteria: c\nScore: 2\nNota: a resposta não cita o trecho.", 2, "ok"),
+    ("score_word_in_reasoning",
+     "Criteria: a Score of 3 requires relevance to the entire PROMPT.\n"
+     "Supporting Evidence: the score should reflect that one part is missing.\nScore: 2", 2, "ok"),
+    ("rubric_line_then_score",
+     "Criteria:\nScore: 3 requires the whole PROMPT to be answered.\nSupporting Evidence: half.\nScore: 1",
+     1, "ok"),
+    ("last_score_wins", "Score: 3\nOn reflection the answer misses a part.\nScore: 2", 2, "ok"),
+    ("think_block", "<think>Maybe Score: 0?</think>\nCriteria: c\nScore: 3", 3, "ok"),
+    ("bare_digit", "2", 2, "ok"),
+    ("bare_digit_dot", " 3. ", 3, "ok"),
+    ("bare_fraction", "1/3", 1, "ok"),
+    ("json", '{"score": 2, "reason": "covers half"}', 2, "ok"),
+    ("json_fenced_upper", '```json\n{"Score": 3, "Reason": "complete"}\n```', 3, "ok"),
+    ("json_nota", '{"nota": 1, "justificativa": "parcial"}', 1, "ok"),
+    ("json_pontuacao_string", '{"pontuação": "2"}', 2, "ok"),
+    ("json_trulens_v2", '{"criteria": "c", "supporting_evidence": "e", "score": 3}', 3, "ok"),
+    ("json_in_prose", 'Here is my evaluation: {"score": 0, "reason": "refusal"}', 0, "ok"),
+    ("ragas_like_rating", '{"rating": 2}', 2, "ok"),
+    ("stated_scale", "On a scale of 0 to 3, I give it 2.", 2, "ok"),
+    ("stated_scale_pt", "Numa escala de 0 a 3, dou nota 2.", 2, "ok"),
+    ("id_give_a", "I'd give this response a 1 (scale 0-3).", 1, "ok"),
+    ("rating_is_out_of", "The rating is 1 out of 3.", 1, "ok"),
+    # failures: never a guessed 0 or -1
+    ("ten_point_float", "Score: 10.0", None, "out_of_range"),
+    ("too_high", "Score: 4", None, "out_of_range"),
+    ("negative", "Score: -1", None, "out_of_range"),
+    ("wrong_denominator", "Score: 2/10", None, "out_of_range"),
+    ("prose_wrong_denominator", "I give it 7/10.", None, "out_of_range"),
+    ("bare_out_of_range", "7", None, "out_of_range"),
+    ("json_out_of_range", '{"score": 10}', None, "out_of_range"),
+    ("half_point", "Score: 2.5", None, "not_integer"),
+    ("half_point_pt_comma", "Nota: 2,5", None, "not_integer"),
+    ("two_numbers", "Score: 2 or 3", None, "ambiguous"),
+    ("range", "Score: 2-3", None, "ambiguous"),
+    ("template_echoed", "Criteria: <the criteria you apply>\nScore: <0 to 3>", None, "ambiguous"),
+    ("template_echoed_list", "Score: <0, 1, 2 or 3>", None, "ambiguous"),
+    ("prose_disagrees", "I give it 2. On second thought I'd give it 3.", None, "ambiguous"),
+    ("json_two_keys_disagree", '{"score": 2, "nota": 3}', None, "ambiguous"),
+    ("prose_unreadable", "I would rate this highly", None, "no_score"),
+    ("word_score", "Score: high", None, "no_score"),
+    ("not_applicable", "Score: N/A", None, "no_score"),
+    ("rubric_line_only", "Criteria: c\nScore: 3 requires the whole PROMPT to be answered.", None, "no_score"),
+    ("conditional_prose", "I would give 3 only if both parts were answered.", None, "no_score"),
+    ("cut_off_mid_reasoning", CUT_OFF, None, "no_score"),
+    ("score_mid_sentence", "The Score: 2 seems right but let me check the other part", None, "no_score"),
+    ("numbered_list", "1. The response mentions the shortcuts.\n2. It does not explain them.", None, "no_score"),
+    ("ragas_verdict", '{"reason": "supported by the context", "verdict": 1}', None, "no_score"),
+    ("json_score_word", '{"score": "high"}', None, "no_score"),
+    ("json_bool", '{"score": true}', None, "no_score"),
+    ("broken_json", '{"score": 2, "reason": "cut', None, "no_score"),
+    ("empty", "", None, "empty"),
+    ("whitespace", "  \n\t ", None, "empty"),
+    ("think_only", "<think>I give it 2</think>", None, "empty"),
+]
+
+
+@pytest.mark.parametrize("text, score, status", [r[1:] for r in REPLIES], ids=[r[0] for r in REPLIES])
+def test_reply_shapes(text, score, status):
+    reply = parse_judge_reply(text)
+    assert (reply.score, reply.ok, reply.status) == (score, status == "ok", status)
+    assert reply.raw == text
+    if not reply.ok:
+        assert reply.score is None  # never a stand-in 0 or -1
+
+
+def test_table_is_big_enough():
+    assert len(REPLIES) >= 30 and len({r[0] for r in REPLIES}) == len(REPLIES)
+
+
+def test_reason_keeps_the_cot_shape():
+    reply = parse_judge_reply("Criteria: c.\nSupporting Evidence: e.\n**Score:** 2\n")
+    assert reply.reason == "Criteria: c.\nSupporting Evidence: e."
+
+
+def test_reason_from_json():
+    assert parse_judge_reply('{"score": 2, "reason": "covers half"}').reason == "covers half"
+    reply = parse_judge_reply('{"criteria": "c", "supporting_evidence": "e", "score": 3}')
+    assert reply.reason == "Criteria: c\nSupporting Evidence: e"
+
+
+def test_other_scales():
+    assert parse_judge_reply("Score: 7/10", max_score=10).score == 7
+    assert parse_judge_reply("Score: 1", min_score=1, max_score=5).score == 1
+    assert parse_judge_reply("Score: 0", min_score=1, max_score=5).status == "out_of_range"
+
+
+def test_reply_is_frozen():
+    reply = parse_judge_reply("Score: 2")
+    assert isinstance(reply, JudgeReply)
+    with pytest.raises(AttributeError):
+        reply.score = 3
+
+
+def test_non_string_reply_is_an_error():
+    with pytest.raises(InputError):
+        parse_judge_reply(2)
+
+
+# --------------------------------------------------------------------------
+# prompts
+# --------------------------------------------------------------------------
+
+
+def test_every_metric_has_en_and_pt_and_a_version():
+    prompts = load_prompts()
+    assert set(METRICS) <= set(prompts)
+    versions = [prompts[m]["version"] for m in METRICS]
+    assert all(isinstance(v, str) and v.strip() for v in versions)
+    assert len(set(versions)) == len(versions)
+    for metric in METRICS:
+        for language in ("en", "pt"):
+            texts = prompts[metric][language]
+            assert texts["system"].strip() and texts["user"].strip()
+
+
+def test_generate_prompt():
+    prompts = load_prompts("generate")["answer"]
+    assert prompts["version"] == "gen-v2" and prompts["default_language"] == "pt"
+    assert prompts["pt"]["user"] == "Trechos:\n{context}\n\nPergunta: {question}"
+    for language in ("pt", "en"):
+        assert "Os trechos recuperados não contêm a resposta." in prompts[language]["system"]
+    msgs = build_messages("answer", "pt", prompts=load_prompts("generate"), context=["a", "b"], question="Q?")
+    assert msgs[1]["content"] == "Trechos:\n[1] a\n\n[2] b\n\nPergunta: Q?"
+    assert prompt_version("answer", "pt", prompts="generate") == "gen-v2/pt"
+
+
+@pytest.mark.parametrize("name, metric", [("judge", m) for m in METRICS] + [("generate", "answer")])
+@pytest.mark.parametrize("language", ["en", "pt"])
+def test_system_prompts_are_fixed_and_short(name, metric, language):
+    system = load_prompts(name)[metric][language]["system"]
+    assert "{" not in system and "}" not in system  # no fields: the prefix can be cached
+    # Rough token estimate (Qwen2.5's tokenizer: ~1.45 tokens a word in English,
+    # ~1.95 in Portuguese); the default model reads ~19 tokens/s on this CPU.
+    assert len(system.split()) * {"en": 1.4, "pt": 2.0}[language] <= 180
+
+
+@pytest.mark.parametrize("language", ["en", "pt"])
+@pytest.mark.parametrize("metric", COT_METRICS)
+def test_echoed_template_is_not_a_score(metric, language):
+    template = load_prompts()[metric][language]["system"].rsplit("\n", 3)[-3:]
+    assert template[-1].startswith("Score:")
+    assert not parse_judge_reply("\n".join(template)).ok
+
+
+@pytest.mark.parametrize("language", ["en", "pt"])
+@pytest.mark.parametrize("metric", COT_METRICS)
+def test_judge_prompts_ask_for_the_cot_keys(metric, language):
+    system = load_prompts()[metric][language]["system"]
+    for key in ("Criteria:", "Supporting Evidence:", "Score:"):
+        assert key in system
+
+
+@pytest.mark.parametrize("language", ["en", "pt"])
+@pytest.mark.parametrize("metric, last", [
+    ("answer_relevance", "answer"), ("context_relevance", "segment"), ("groundedness", "answer"),
+])
+def test_build_messages_substitutes_fields_variable_part_last(metric, language, last):
+    msgs = build_messages(metric, language, **FIELDS)
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    assert msgs[0]["content"] == load_prompts()[metric][language]["system"]
+    user = msgs[1]["content"]
+    assert "{" not in user and user.endswith(FIELDS[last])
+
+
+def test_build_messages_answer_relevance_en():
+    msgs = build_messages("answer_relevance", question="Por que?", answer="Porque sim.")
+    assert msgs[1]["content"] == "PROMPT: Por que?\nRESPONSE: Porque sim."
+
+
+def test_build_messages_numbers_segment_lists():
+    msgs = build_messages("groundedness", "en", answer="A", context=["um", {"text": "dois"}])
+    assert "[1] um\n\n[2] dois" in msgs[1]["content"]
+
+
+def test_braces_in_fields_are_kept():
+    msgs = build_messages("answer_relevance", question="o que é {x}?", answer="{answer}")
+    assert msgs[1]["content"] == "PROMPT: o que é {x}?\nRESPONSE: {answer}"
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"metric": "faithfulness"}, "metric"),
+    ({"metric": "answer_relevance", "language": "es"}, "language"),
+    ({"metric": "answer_relevance", "drop": "answer"}, "answer"),
+    ({"metric": "context_relevance", "drop": "segment"}, "segment"),
+    ({"metric": "groundedness", "drop": "context"}, "context"),
+])
+def test_build_messages_errors_name_the_field(kwargs, field):
+    fields = {k: v for k, v in FIELDS.items() if k != kwargs.get("drop")}
+    with pytest.raises(InputError) as err:
+        build_messages(kwargs["metric"], kwargs.get("language", "en"), **fields)
+    assert err.value.field == field and f"'{field}'" in str(err.value)
+
+
+def test_prompt_version():
+    assert prompt_version("answer_relevance", "en") == "ar-cot-v1/en"
+    assert prompt_version("groundedness", "pt").endswith("/pt")
+    with pytest.raises(InputError):
+        prompt_version("answer_relevance", "fr")
+
+
+def test_load_prompts_returns_a_copy():
+    load_prompts()["answer_relevance"]["version"] = "changed"
+    assert load_prompts()["answer_relevance"]["version"] == "ar-cot-v1"
+
+
+def test_unknown_prompt_file():
+    with pytest.raises(InputError) as err:
+        load_prompts("nope")
+    assert err.value.field == "name"
+
+
+def test_prompts_ship_with_the_package(root):
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "prompts/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["helpers"]
+
+
+# --------------------------------------------------------------------------
+# scores
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_seed_scores_map_to_the_seed_labels(seeds_dir, name):
+    ar, label, _ = seed_record(seeds_dir, name)
+    score = denormalise(ar)
+    assert round(normalise(score), 2) == ar
+    assert score_to_label(score) == label
+
+
+def test_seed_values():
+    assert (denormalise(0.33), score_to_label(1)) == (1, "P")
+    assert (denormalise(1.00), score_to_label(3)) == (3, "C")
+
+
+def test_normalise():
+    assert normalise(0) == 0.0 and normalise(3) == 1.0 and normalise(5, max_score=10) == 0.5
+    assert math.isnan(normalise(None)) and math.isnan(normalise(float("nan")))
+
+
+def test_score_to_label():
+    assert [score_to_label(s) for s in (0, 1, 2, 3, 2.0)] == ["I", "P", "P", "C", "P"]
+    assert score_to_label(None) is None and score_to_label(float("nan")) is None
+    assert score_to_label(1, {"0": "no", "1": "yes"}) == "yes"
+    with pytest.raises(InputError):
+        score_to_label(2.5)
+    with pytest.raises(InputError):
+        score_to_label(4)
+
+
+def test_denormalise_rejects_off_scale_values():
+    assert denormalise(0.67) == 2 and denormalise(None) is None
+    with pytest.raises(InputError):
+        denormalise(0.5)
+
+
+@pytest.mark.parametrize("probs, kwargs, expected", [
+    ({0: 0.0, 1: 0.0, 2: 1.0, 3: 0.0}, {}, 2.0),
+    ({2: 0.5, 3: 0.5}, {}, 2.5),
+    ({2: 0.2, 3: 0.2}, {}, 2.5),  # renormalised
+    ([0.1, 0.2, 0.3, 0.4], {}, 2.0),
+    ({"2": math.log(0.75), " 3": math.log(0.25), "Score": -0.01}, {}, 2.25),  # logprobs, other tokens ignored
+    ({"2": 0.25, " 2": 0.25, "3": 0.5}, {}, 2.5),  # same digit, two tokens
+    ([{"token": "1", "logprob": 0.0}], {}, 1.0),  # OpenAI top_logprobs
+    ({"3": 0.0}, {"logprobs": True}, 3.0),
+    ({"7": 0.9, "1": 0.1}, {}, 1.0),  # out of the scale: ignored
+])
+def test_expected_score(probs, kwargs, expected):
+    assert math.isclose(expected_score(probs, **kwargs), expected)
+
+
+def test_expected_score_all_zero_is_nan():
+    assert math.isnan(expected_score([0, 0, 0, 0]))
+    assert math.isnan(expected_score({"Score": -0.1}))
+
+
+@pytest.mark.parametrize("probs, kwargs", [
+    ([0.5, 0.5], {}),
+    ({2: -0.1, 3: 0.5}, {"logprobs": False}),
+    ({2: float("nan")}, {}),
+])
+def test_expected_score_errors(probs, kwargs):
+    with pytest.raises(InputError):
+        expected_score(probs, **kwargs)

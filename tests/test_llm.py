@@ -1,0 +1,226 @@
+"""LLM backends and the content-addressed cache.
+
+The cache tests use a fake backend (they test caching, not a model). The
+backend tests run the real default GGUF in-process and behind a real
+OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1.
+"""
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from helpers.cache import ContentCache
+from helpers.errors import InputError
+from helpers.llm import DEFAULT_GGUF, CachedLLM, Completion, LLM, default_gguf, get_llm
+
+MESSAGES = [{"role": "system", "content": "Responda em uma palavra."}, {"role": "user", "content": "Qual é a capital do Brasil?"}]
+
+
+class CountingLLM(LLM):
+    """A stand-in backend that counts its calls (for cache tests only)."""
+
+    backend = "fake"
+    fingerprint = "fake:1"
+
+    def __init__(self):
+        self.calls = 0
+
+    def chat(self, messages, **decoding):
+        self.calls += 1
+        return Completion(text=f"reply {self.calls}", prompt_tokens=10, completion_tokens=2, latency_s=0.5)
+
+
+def test_cache_hits_survive_a_new_process_object(tmp_path):
+    fake = CountingLLM()
+    a = CachedLLM(llm=fake, cache=ContentCache(tmp_path / "llm.sqlite", "llm"))
+    first = a.chat(MESSAGES, prompt_version="v1")
+    assert not first.cached and fake.calls == 1
+    # a new cache object on the same file, as after a crash and a re-run
+    b = CachedLLM(llm=fake, cache=ContentCache(tmp_path / "llm.sqlite", "llm"))
+    again = b.chat(MESSAGES, prompt_version="v1")
+    assert again.cached and again.text == first.text and again.latency_s == first.latency_s
+    assert fake.calls == 1 and b.calls == 0 and b.hits == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"prompt_version": "v2"},
+        {"max_tokens": 11},
+        {"temperature": 0.7},
+        {"seed": 1},
+        {"top_logprobs": 5},
+        {"messages": [MESSAGES[0], {"role": "user", "content": "Qual é a capital do Peru?"}]},
+    ],
+)
+def test_any_change_in_what_determines_the_reply_misses(tmp_path, change):
+    fake = CountingLLM()
+    cached = CachedLLM(llm=fake, cache=ContentCache(tmp_path / "llm.sqlite", "llm"))
+    base = {"messages": MESSAGES, "prompt_version": "v1", "max_tokens": 10}
+    cached.chat(**base)
+    cached.chat(**base)
+    assert fake.calls == 1
+    out = cached.chat(**{**base, **change})
+    assert not out.cached and fake.calls == 2
+
+
+def test_model_fingerprint_is_part_of_the_key(tmp_path):
+    fake = CountingLLM()
+    cache = ContentCache(tmp_path / "llm.sqlite", "llm")
+    CachedLLM(llm=fake, cache=cache).chat(MESSAGES, prompt_version="v1")
+    other = CountingLLM()
+    other.fingerprint = "fake:2"
+    assert not CachedLLM(llm=other, cache=cache).chat(MESSAGES, prompt_version="v1").cached
+
+
+def test_lazy_backend_is_never_loaded_when_everything_is_cached(tmp_path):
+    made = []
+
+    def factory():
+        made.append(1)
+        return CountingLLM()
+
+    cache = ContentCache(tmp_path / "llm.sqlite", "llm")
+    CachedLLM(factory=factory, fingerprint="fake:1", backend="fake", cache=cache).chat(MESSAGES, prompt_version="v1")
+    warm = CachedLLM(factory=factory, fingerprint="fake:1", backend="fake", cache=cache)
+    assert warm.chat(MESSAGES, prompt_version="v1").cached
+    assert len(made) == 1 and warm.llm is None
+
+
+def test_get_llm_rejects_unknown_backend_and_missing_file(tmp_path):
+    with pytest.raises(InputError, match="field 'backend'"):
+        get_llm({"backend": "gpt-local", "model": "x"})
+    with pytest.raises(InputError, match="field 'model': GGUF model file not found"):
+        get_llm({"backend": "llama_cpp", "model": str(tmp_path / "nope.gguf")})
+
+
+def test_openai_backend_reads_the_key_from_the_environment_only(monkeypatch):
+    from helpers.llm import OpenAICompatLLM
+
+    monkeypatch.delenv("RAGJUDGE_TEST_KEY", raising=False)
+    with pytest.raises(InputError, match="field 'api_key_env': environment variable RAGJUDGE_TEST_KEY is not set"):
+        OpenAICompatLLM("m", base_url="http://127.0.0.1:9/v1", api_key_env="RAGJUDGE_TEST_KEY")
+    monkeypatch.setenv("RAGJUDGE_TEST_KEY", "sk-do-not-leak")
+    llm = OpenAICompatLLM("m", base_url="http://127.0.0.1:9/v1", api_key_env="RAGJUDGE_TEST_KEY")
+    assert "sk-do-not-leak" not in json.dumps(llm.describe()) + llm.fingerprint
+
+
+# --------------------------------------------------------------------------- the real default model
+
+
+@pytest.fixture(scope="module")
+def gguf():
+    return default_gguf(progress=False)
+
+
+def test_default_gguf_is_assembled_and_checked(gguf):
+    assert gguf.stat().st_size == DEFAULT_GGUF["bytes"]
+    assert gguf.with_suffix(".sha256").read_text().strip() == DEFAULT_GGUF["sha256"]
+
+
+@pytest.mark.slow
+def test_llama_cpp_answers_portuguese_with_logprobs(gguf):
+    from helpers.llm import LlamaCppLLM
+
+    llm = LlamaCppLLM("default", n_ctx=1024)
+    assert llm.describe()["sha256"] == DEFAULT_GGUF["sha256"] and llm.n_threads >= 1
+    out = llm.chat(MESSAGES, max_tokens=8, top_logprobs=5)
+    assert "Brasília" in out.text or "Brasilia" in out.text
+    assert out.prompt_tokens > 10 and 0 < out.completion_tokens <= 8
+    assert len(out.logprobs) == out.completion_tokens
+    first = out.logprobs[0]
+    assert first["logprob"] <= 0 and len(first["top"]) == 5
+    assert max(first["top"].values()) == pytest.approx(first["logprob"], abs=1e-4)  # greedy picks the most likely token
+    # a single-digit judge reply in one forward pass: probabilities over 0..3
+    judge = [{"role": "user", "content": "De 0 a 3, quanto a frase 'Brasília é a capital do Brasil' responde 'Qual é a capital do Brasil?'? Responda só com o dígito."}]
+    digit = llm.chat(judge, max_tokens=1, top_logprobs=10)
+    assert digit.text in {"0", "1", "2", "3"}
+    assert sum(k.strip() in {"0", "1", "2", "3"} for k in digit.logprobs[0]["top"]) >= 2
+
+
+# --------------------------------------------------------------------------- a real OpenAI-compatible server
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(gguf, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+           "--n_ctx", "2048", "--n_threads", str(max(1, os.cpu_count() or 1)), "--api_key", "sk-test-local-secret",
+           "--model_alias", "qwen-default"]
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                req = urllib.request.Request(f"{base}/models", headers={"Authorization": "Bearer sk-test-local-secret"})
+                urllib.request.urlopen(req, timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_openai_backend_against_a_real_local_server(llama_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGJUDGE_TEST_KEY", "sk-test-local-secret")
+    section = {"backend": "openai", "model": "qwen-default", "base_url": llama_server, "api_key_env": "RAGJUDGE_TEST_KEY",
+               "concurrency": 2, "max_retries": 1}
+    cached = get_llm(section, cache_dir=tmp_path)
+    out = cached.chat(MESSAGES, prompt_version="t1", max_tokens=8)
+    assert "Bras" in out.text and out.prompt_tokens > 10 and out.completion_tokens > 0 and not out.cached
+    assert cached.chat(MESSAGES, prompt_version="t1", max_tokens=8).cached
+    # parallel requests through the concurrency limit
+    many = cached.backend_llm.chat_many([MESSAGES, [MESSAGES[0], {"role": "user", "content": "Capital de Portugal?"}]], max_tokens=6)
+    assert len(many) == 2 and "Lisboa" in many[1].text
+    # the key never reaches the cache or the description
+    raw = sqlite3.connect(tmp_path / "llm.sqlite").execute("SELECT group_concat(value, '') FROM entries").fetchone()[0]
+    assert b"sk-test-local-secret" not in raw
+    assert "sk-test-local-secret" not in json.dumps(cached.backend_llm.describe())
+
+
+@pytest.mark.slow
+def test_openai_backend_wrong_key_fails_without_endless_retries(llama_server, monkeypatch):
+    import openai
+
+    from helpers.llm import OpenAICompatLLM
+
+    monkeypatch.setenv("RAGJUDGE_TEST_KEY", "sk-wrong")
+    llm = OpenAICompatLLM("qwen-default", base_url=llama_server, api_key_env="RAGJUDGE_TEST_KEY", max_retries=2)
+    t0 = time.time()
+    with pytest.raises(openai.AuthenticationError):
+        llm.chat(MESSAGES, max_tokens=4)
+    assert time.time() - t0 < 30  # a 401 is not retried
+
+
+@pytest.mark.slow
+def test_openai_backend_retries_a_dead_server_a_bounded_number_of_times():
+    import openai
+
+    from helpers.llm import OpenAICompatLLM
+
+    llm = OpenAICompatLLM("m", base_url=f"http://127.0.0.1:{_free_port()}/v1", max_retries=2, timeout_s=2)
+    t0 = time.time()
+    with pytest.raises(openai.APIConnectionError):
+        llm.chat(MESSAGES, max_tokens=4)
+    assert time.time() - t0 < 60
