@@ -7,6 +7,11 @@ STAMP  := $(VENV)/.setup-stamp
 CONFIG ?= configs/sample.yaml
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+# llama.cpp for any x86-64 CPU with AVX2, not -march=native: a native build
+# uses AMX tile instructions where the CPU has them, and those fault in
+# sandboxes and VMs that do not enable AMX (seen here: SIGSEGV in
+# ldtilecfg), and a native wheel in pip's cache breaks on an older CPU.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF
 
 .PHONY: setup run test bench notebooks clean-runs help
 

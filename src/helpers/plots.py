@@ -240,7 +240,8 @@ def agreement_intervals(summary: pd.DataFrame, *, ax=None):
         ax.plot(row.value, yi, "o", color=colors[h])
     ax.set_yticks(y, [f"{s}" + (f" · {h}" if "comparison" in df else "") for s, h in zip(df["statistic"], hue)])
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set_xlabel("value (bootstrap 95% interval, resampling whole questions)")
+    ax.set_xlabel("value (bootstrap 95% interval, resampling whole questions)" if df["ci_low"].notna().any()
+                  else "value (no intervals: bootstrap off)")
     ax.set_title(f"agreement with the human labels (n={int(df['n'].max())} pairs, {int(df['n_missing'].max())} missing)")
     return ax.figure
 
@@ -257,7 +258,7 @@ def per_question(ev: pd.DataFrame, *, labels=("I", "P", "C"), max_score: int = 3
     df["gap"] = (df["score"] - df["human_score"]).abs()
     df = df.sort_values(["agree", "gap"], ascending=[True, False]).reset_index(drop=True)
     if ax is None:
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 0.28 * len(df) + 1.5), sharey=True, layout="constrained",
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 0.28 * len(df) + 2.2), sharey=True, layout="constrained",
                                       gridspec_kw={"width_ratios": [3, 1]})
     else:
         ax2 = None
@@ -268,11 +269,13 @@ def per_question(ev: pd.DataFrame, *, labels=("I", "P", "C"), max_score: int = 3
     ax.set_xticks(range(max_score + 1))
     ax.set_xlim(-0.3, max_score + 0.3)
     ax.set_xlabel(f"score 0-{max_score}; human label placed at " + ", ".join(f"{k}={v:g}" for k, v in rank.items()))
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.32 if len(df) < 6 else -0.08), ncols=2)
     ax.set_title(f"{int((~df['agree']).sum())} of {len(df)} labels differ")
     if ax2 is not None and df["score_spread"].notna().any():
-        ax2.barh(y, df["score_spread"], color="grey")
-        ax2.set_xlabel("top-k cosine spread")
+        low = df["top_score"] - df["score_spread"]
+        ax2.barh(y, df["score_spread"], left=low, height=0.5, color="grey")
+        ax2.set_xlabel("top-k retrieval cosines\n(lowest to highest)")
+        ax2.xaxis.set_major_locator(plt.MaxNLocator(3))
     return ax.figure
 
 

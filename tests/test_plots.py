@@ -1,0 +1,47 @@
+"""The analysis figures: each takes ``ax=``, returns its figure and shows what it claims."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import agreement, plots  # noqa: E402
+
+EV = pd.DataFrame({
+    "unit": ["q1", "q2", "q3", "q4", "q5"], "question_id": ["q1", "q2", "q3", "q4", "q5"],
+    "human": ["C", "P", "I", "C", None], "score": [3, 1, 3, np.nan, 2], "judge_label": ["C", "P", "C", None, "P"],
+    "top_score": [0.86, 0.85, 0.84, 0.86, 0.85], "score_spread": [0.01, 0.02, 0.03, 0.01, 0.02],
+})
+
+
+@pytest.mark.parametrize("draw", [
+    lambda ax: plots.score_by_label(EV, ax=ax),
+    lambda ax: plots.confusion(EV, ax=ax),
+    lambda ax: plots.agreement_intervals(agreement.agreement_summary(EV["human"], EV["judge_label"], n_boot=0), ax=ax),
+    lambda ax: plots.per_question(EV, ax=ax),
+    lambda ax: plots.cutoff_heatmap(agreement.cutoff_sweep(EV["score"], EV["human"]), ax=ax),
+    lambda ax: plots.stability_plot(pd.DataFrame({"variance": [0, 1.5], "flip_rate": [0, 0.5], "n": [3, 3]}), ax=ax),
+])
+def test_draws_on_the_given_axes(draw):
+    fig, ax = plt.subplots()
+    assert draw(ax) is fig and ax.has_data() or ax.collections or ax.patches
+    plt.close(fig)
+
+
+def test_confusion_counts_only_complete_pairs_and_says_so():
+    fig = plots.confusion(EV)
+    title = fig.axes[0].get_title()
+    # q1 C/C, q2 P/P agree, q3 I/C differs; q4 (no judge label) and q5 (no human label) are left out
+    assert "n=3" in title and "agreement 0.67" in title and "2 without a human or judge label" in title
+    plt.close(fig)
+
+
+def test_per_question_puts_disagreements_first():
+    fig = plots.per_question(EV)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[-1] == "q3"  # drawn top-down: the top row is the last tick
+    plt.close(fig)
