@@ -384,6 +384,8 @@ def _tiny_run(run_dir, *, full=True):
             "question_id": ["q86", "q118"],
             "question": ["Por que a U-Net não é sequencial?", "Qual a função da camada de saída?"],
             "reference_answer": ["Atalhos.", ""],
+            # as notebook 02 writes it: the parsed spans as JSON
+            "gold_spans": ['[["aula01", 480.0, 641.0]]', "[]"],
         }
     ).to_parquet(run_dir / "questions.parquet", engine="pyarrow", index=False)
     pd.DataFrame(
@@ -455,6 +457,7 @@ def test_records_from_run_read_back_with_the_right_numbers(tmp_path):
     # The in-memory tables write exactly what was read back.
     built = records_from_run(run_dir)
     assert built[0]["run_question_id"].tolist() == ["q86", "q118"]
+    assert list(built[0]["references"].iloc[0]) == ["- [aula01 00:08:00-00:10:41]()"]
     text = format_record(built[0].iloc[0], built[1][built[1]["question_id"] == "pergunta_086"])
     assert text == (run_dir / "records" / "record_pergunta_086.md").read_text(encoding="utf-8")
 

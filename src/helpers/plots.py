@@ -279,7 +279,7 @@ def per_question(ev: pd.DataFrame, *, labels=("I", "P", "C"), max_score: int = 3
     return ax.figure
 
 
-def cutoff_heatmap(sweep: pd.DataFrame, *, value: str = "kappa_quadratic", current=(1, 3), ax=None):
+def cutoff_heatmap(sweep: pd.DataFrame, *, value: str = "cohen_kappa_quadratic", current=(1, 3), ax=None):
     """Kappa for every monotone score-to-label map (cut-offs c1 <= c2), the current map outlined.
 
     Parameters

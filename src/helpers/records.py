@@ -52,6 +52,7 @@ tables, and :func:`write_run_records` writes them to ``<run>/records/``.
 from __future__ import annotations
 
 import glob
+import json
 import math
 import os
 import re
@@ -901,7 +902,9 @@ def _references_of(row):
     spans = _get(row, "gold_spans")
     if spans is None:
         return []
-    if isinstance(spans, str):
+    if isinstance(spans, str) and spans.lstrip().startswith("["):
+        spans = json.loads(spans)  # questions.parquet stores parsed spans as JSON
+    elif isinstance(spans, str):
         from .retrieval import parse_gold_spans
 
         spans = parse_gold_spans(spans)
