@@ -36,6 +36,7 @@ max_tokens: int = 150  # longest chain of thought, in tokens
 max_retries: int = 1  # re-ask this many times when a reply has no readable score, then store it as missing
 context_relevance_top: int = 3  # score context relevance of the top-n segments (0: all retrieved)
 context_relevance_reasons: bool = False  # False: one digit in one forward pass (G-Eval expected score); True: with reasons
+groundedness_answer_bank: bool = True  # also judge the answer bank against the segments the generator saw
 answer_bank: str = "data/sample/answer_bank.csv"  # extra answers with known labels to judge (empty for none)
 label_map: dict = {3: "C", 2: "P", 1: "P", 0: "I"}  # 0-3 score to automated label (the study’s: 0.33 -> P, 1.00 -> C)
 
@@ -90,7 +91,9 @@ if "answer_relevance" in metrics:
 # *expected score* (G-Eval) in a single forward pass, ten times cheaper than a
 # chain of thought. *Groundedness* asks whether each claim of the generated
 # answer is supported by the segments the generator saw: it catches answers
-# that are relevant but made up.
+# that are relevant but made up. On the sample it also grades the answer
+# bank against the same segments, so 05 can ask which metric tells a wrong
+# answer from a right one.
 
 # %%
 if "context_relevance" in metrics:
@@ -108,6 +111,11 @@ if "context_relevance" in metrics:
     tables.append(judge.judge_items(judge_llm, seg_items, metric, **options))
 if "groundedness" in metrics:
     gitems = answers[["question_id", "answer", "context"]].assign(answer_source="generated")
+    if answer_bank and groundedness_answer_bank:
+        # the bank's answers against the same segments: is a wrong answer caught as unsupported?
+        gbank = items[items["answer_source"] != "generated"][["question_id", "answer", "answer_source"]]
+        gitems = pd.concat([gitems, gbank.merge(answers[["question_id", "context"]], on="question_id")], ignore_index=True)
+        gitems = gitems.sort_values(["question_id", "answer_source"], kind="stable")  # same context in a row: llama.cpp reuses it
     tables.append(judge.judge_items(judge_llm, gitems, "groundedness", **options))
 
 judgments = pd.concat(tables, ignore_index=True)

@@ -97,8 +97,9 @@ if source != "llmjudge":
 # %%
 if source != "llmjudge":
     save(plots.confusion(ev, labels=labels), "confusion")
-    summary = agreement.agreement_summary(ev["human"], ev["judge_label"], labels=labels, groups=ev["question_id"],
-                                          n_boot=bootstrap, seed=seed)
+    labelled = ev[ev["human"].notna()]  # n_missing then counts the judge's unreadable replies only
+    summary = agreement.agreement_summary(labelled["human"], labelled["judge_label"], labels=labels,
+                                          groups=labelled["question_id"], n_boot=bootstrap, seed=seed)
     if ev["annotator"].nunique() > 1 and annotations:
         pairs = agreement.pairwise_agreement(
             pd.concat([ev[["unit", "annotator", "human"]].rename(columns={"annotator": "rater", "human": "label"}),

@@ -90,6 +90,7 @@ def test_from_run_joins_bank_labels_and_other_metrics(tmp_path):
     assert pd.isna(ev.loc["q1 · generated", "human"])  # nobody labelled the generated answer
     assert ev.loc["q1 · generated", "context_relevance"] == pytest.approx(2.0)  # mean expected score
     assert ev.loc["q1 · generated", "groundedness"] == 2 and np.isnan(ev.loc["q2 · bank:P", "groundedness"])
+    assert np.isnan(ev.loc["q1 · bank:C", "groundedness"])  # judged for the generated answer, not this one
     assert ev.loc["q2 · bank:P", "score_spread"] == pytest.approx(0.005)
 
 

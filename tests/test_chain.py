@@ -64,6 +64,8 @@ def test_answers_and_judgments(chain):
     assert ar.loc[ok, "score"].isin([0, 1, 2, 3]).all() and ar.loc[~ok, "score"].isna().all()
     assert (ar.loc[ok, "score_norm"] - ar.loc[ok, "score"] / 3).abs().max() < 1e-9
     assert ar.loc[ok, "reason"].str.contains("Criteria").all()
+    gr = j[j["metric"] == "groundedness"]
+    assert len(gr) == 2 * 4  # the generated answer and the bank's three, against the same segments
     cr = j[j["metric"] == "context_relevance"]
     assert len(cr) == 2 * 3 and cr["expected_score"].between(0, 3).all()
 

@@ -194,8 +194,10 @@ def test_openai_backend_against_a_real_local_server(llama_server, tmp_path, monk
     many = cached.backend_llm.chat_many([MESSAGES, [MESSAGES[0], {"role": "user", "content": "Capital de Portugal?"}]], max_tokens=6)
     assert len(many) == 2 and "Lisboa" in many[1].text
     # the key never reaches the cache or the description
-    raw = sqlite3.connect(tmp_path / "llm.sqlite").execute("SELECT group_concat(value, '') FROM entries").fetchone()[0]
-    assert b"sk-test-local-secret" not in raw
+    rows = sqlite3.connect(tmp_path / "llm.sqlite").execute("SELECT key, value FROM entries").fetchall()
+    assert len(rows) == 1 and all("sk-test-local-secret" not in str(v) for row in rows for v in row)
+    for path in tmp_path.glob("llm.sqlite*"):  # the database file and any journal beside it
+        assert b"sk-test-local-secret" not in path.read_bytes()
     assert "sk-test-local-secret" not in json.dumps(cached.backend_llm.describe())
 
 

@@ -80,11 +80,13 @@ def from_run(run_dir, *, label_map: dict, annotations=None, answer_bank: str = "
         ev = ev.assign(human=None, annotator=None)
     ev["judge_label"] = _map_labels(ev["score"], label_map)
     ev = ev.merge(_retrieval_evidence(read_table(run_dir, "retrievals")), on="question_id", how="left")
-    for metric, col in (("context_relevance", "context_relevance"), ("groundedness", "groundedness")):
-        part = j[(j["metric"] == metric) & (j["repetition"] == 0)]
-        value = part["expected_score"].where(part["expected_score"].notna(), part["score"]) if metric == "context_relevance" else part["score"]
-        per_q = value.groupby(part["question_id"]).mean().rename(col)
-        ev = ev.merge(per_q, left_on="question_id", right_index=True, how="left")
+    # context relevance judges the retrieved segments: one value per question, shared by its answers
+    cr = j[(j["metric"] == "context_relevance") & (j["repetition"] == 0)]
+    value = cr["expected_score"].where(cr["expected_score"].notna(), cr["score"])
+    ev = ev.merge(value.groupby(cr["question_id"]).mean().rename("context_relevance"), left_on="question_id", right_index=True, how="left")
+    # groundedness judges one answer: joined to that answer only
+    gr = j[(j["metric"] == "groundedness") & (j["repetition"] == 0)][["question_id", "answer_source", "score"]]
+    ev = ev.merge(gr.rename(columns={"score": "groundedness"}), on=["question_id", "answer_source"], how="left")
     ev["unit"] = ev["question_id"] + " · " + ev["answer_source"]
     return ev.reindex(columns=EVAL_COLUMNS)
 

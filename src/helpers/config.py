@@ -63,6 +63,7 @@ DEFAULTS: dict = {
         "max_retries": 1,
         "context_relevance_top": 3,
         "context_relevance_reasons": False,
+        "groundedness_answer_bank": True,
     },
     "labels": {"order": ["I", "P", "C"], "map": {3: "C", 2: "P", 1: "P", 0: "I"}},
     "analysis": {

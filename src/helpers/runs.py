@@ -127,6 +127,7 @@ def _p04(cfg):
         "max_retries": int(j["max_retries"]),
         "context_relevance_top": int(j["context_relevance_top"]),
         "context_relevance_reasons": bool(j["context_relevance_reasons"]),
+        "groundedness_answer_bank": bool(j["groundedness_answer_bank"]),
         "answer_bank": cfg["answer_bank"],
         "label_map": {int(k): v for k, v in cfg["labels"]["map"].items()},
     }
