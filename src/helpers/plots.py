@@ -131,7 +131,8 @@ def answers_overview(answers: pd.DataFrame, *, ax=None):
     ax2.bar(x + 0.2, df["latency_s"], width=0.4, label="latency (s, first run)", color="tab:orange")
     ax2.set_ylabel("latency when generated (s)")
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize="small")
+    ax.legend(handles, [h.get_label() for h in handles], loc="upper center", bbox_to_anchor=(0.5, -0.18),
+              ncols=2, fontsize="small")
     ax.set_title(f"{len(df)} answers: median {df['completion_tokens'].median():.0f} tokens, "
                  f"median {df['latency_s'].median():.1f} s, prompts of {df['prompt_tokens'].median():.0f} tokens")
     return ax.figure
@@ -307,7 +308,7 @@ def judge_ranking(summary: pd.DataFrame, *, statistic: str = "cohen_kappa_quadra
     ax.hlines(y, df["ci_low"], df["ci_high"], color="tab:blue")
     ax.plot(df["value"], y, "o", color="tab:blue")
     ax.set_yticks(y, df["judge"], fontsize="small")
-    ax.set_xlabel(f"{statistic} with the human labels (95% interval, resampling queries)")
+    ax.set_xlabel(f"{statistic} with the human labels\n(95% interval, whole queries resampled)")
     ax.set_title(f"{len(df)} LLM judges ranked")
     return ax.figure
 
