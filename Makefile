@@ -13,12 +13,13 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # ldtilecfg), and a native wheel in pip's cache breaks on an older CPU.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF
 
-.PHONY: setup run test bench notebooks clean-runs help
+.PHONY: setup run test bench notebooks clean-runs help judge-lab
 
 help:
 	@echo "make run    - set up .venv if needed, then run the whole suite on the bundled sample"
 	@echo "make test   - set up .venv if needed, then run the tests"
 	@echo "make bench  - benchmarks (ratios against a baseline in the same process)"
+	@echo "make judge-lab - every answer-correctness variant and baseline on all labelled answers (configs/judge-lab.yaml)"
 	@echo "make notebooks - regenerate notebooks/*.ipynb from their py:percent twins"
 
 setup: $(STAMP)
@@ -40,6 +41,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
 
 run: setup
 	$(BIN)/python -m helpers run $(CONFIG)
+
+judge-lab: setup
+	$(BIN)/python -m helpers run configs/judge-lab.yaml
 
 test: setup
 	$(BIN)/python -m pytest -ra

@@ -27,7 +27,8 @@ model: str = "default"  # default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M; else a pa
 base_url: str = ""  # openai backend only
 api_key_env: str = ""  # openai backend only: NAME of the environment variable holding the key
 n_ctx: int = 4096  # llama_cpp context window in tokens
-metrics: list = ["answer_relevance", "context_relevance", "groundedness"]  # the RAG triad; answer_relevance is the study’s
+metrics: list = ["answer_correctness", "answer_relevance", "context_relevance", "groundedness"]  # correctness + the RAG triad
+correctness_variant: str = "fewshot-en"  # how answer_correctness asks (helpers.correctness.VARIANTS; 06_judge_lab compares them)
 language: str = "en"  # judge prompt language: en (the study’s TruLens prompts) or pt
 repetitions: int = 1  # judge each item this many times (stability; use temperature > 0 for sampled variation)
 temperature: float = 0.0  # 0: greedy
@@ -43,7 +44,7 @@ label_map: dict = {3: "C", 2: "P", 1: "P", 0: "I"}  # 0-3 score to automated lab
 # %%
 import pandas as pd
 
-from helpers import judge, llm, plots, retrieval, runs
+from helpers import baselines, correctness, embeddings, judge, llm, plots, retrieval, runs
 
 answers = runs.read_table(run_dir, "answers")
 qs = runs.read_table(run_dir, "questions").query("question_id in @answers.question_id")  # the questions 03 answered
@@ -81,6 +82,28 @@ if "answer_relevance" in metrics:
     print(ar.groupby("answer_source")["score"].describe()[["count", "mean"]].round(2))
     example = ar.dropna(subset=["score"]).iloc[0]
     print(f"\n{example.question_id} ({example.answer_source}), score {example.score:.0f} -> {example.label}\n{example.raw}")
+
+# %% [markdown]
+# ## Answer correctness: is the answer right?
+#
+# Relevance is not correctness. This judge also reads the question's
+# *reference answer* and grades on the labels' own scale: 2 correct, 1
+# partial, 0 wrong. The default variant shows the small model three worked
+# examples from another subject (a near miss, a paraphrase, a partial
+# answer) and reads its one-digit reply's probabilities: the expected grade
+# sum g x p(g) goes from 0 to 2. Beside it, the cheap baselines that
+# compare words or embeddings with the reference; notebook 06 compares them
+# all, and other ways of asking, on every labelled answer.
+
+# %%
+ac_items = correctness.correctness_items(items[["question_id", "answer_source", "answer"]],
+                                         runs.read_table(run_dir, "questions"), path=f"{run_dir}/questions.parquet")
+if "answer_correctness" in metrics:
+    tables.append(correctness.judge_correctness(judge_llm, ac_items, variant=correctness_variant)[judge.JUDGMENT_COLUMNS])
+    print(tables[-1].groupby("answer_source")["expected_score"].describe()[["count", "mean"]].round(2))
+# the cheap baselines against the same reference: token F1, exact match, ROUGE-L, the E5 cosine
+tables.append(baselines.baseline_judgments(ac_items, embedder=embeddings.get_embedder(**runs.embedding_spec(run_dir))))
+tables[-1].pivot_table(index="answer_source", columns="metric", values="score").round(2)
 
 # %% [markdown]
 # ## The other two legs of the RAG triad

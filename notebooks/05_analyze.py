@@ -62,11 +62,34 @@ elif source == "llmjudge":
     labels = (0, 1, 2, 3)
 else:
     raise ValueError(f"source must be run, records or llmjudge, not {source!r}")
+ev["correctness_label"] = analysis.correctness_labels(ev, labels=labels)  # cut-offs fitted on other questions
 Path(run_dir).mkdir(parents=True, exist_ok=True)
 runs.write_table(ev.astype({"human": str, "judge_label": str}).replace({"nan": None, "None": None}), run_dir, "evaluation")
 print(f"{len(ev)} judged units, {int(ev['human'].notna().sum())} with a human label, "
       f"{int(ev['score'].isna().sum())} judge scores missing (unreadable replies or invalid labels)")
 ev.head()
+
+# %% [markdown]
+# ## Headline: relevance against correctness
+#
+# Two judges, the same labelled answers. *Answer Relevance* (the study's)
+# sees the question and the answer; *answer correctness* also reads the
+# reference answer and gives an expected grade from 0 (wrong) to 2
+# (correct). Its C/P/I cut-offs are fitted on the *other* questions' answers
+# (leave one question out), never on the answer being labelled. Agreement
+# with its 95% interval (whole questions resampled); 0 is chance.
+
+# %%
+if source == "run" and ev["correctness"].notna().any():
+    labelled = ev[ev["human"].notna()]
+    heads = pd.concat([
+        agreement.agreement_summary(labelled["human"], labelled[col], labels=labels, groups=labelled["question_id"],
+                                    n_boot=bootstrap, seed=seed).assign(judge=name)
+        for name, col in (("answer relevance (study)", "judge_label"), ("answer correctness", "correctness_label"))
+    ])
+    heads = heads[heads["statistic"].isin(["cohen_kappa_quadratic", "cohen_kappa", "gwet_ac1"])]
+    save(plots.forest(heads, y="statistic", hue="judge", xlabel="agreement with the human label"), "headline")
+    print(heads.pivot(index="statistic", columns="judge", values="value").round(3).to_string())
 
 # %% [markdown]
 # ## How are the scores spread, and do they follow the human label?

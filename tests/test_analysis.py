@@ -111,3 +111,21 @@ def test_metric_association_ranks_the_metric_that_follows_the_labels():
     assert t.loc["answer_relevance", "spearman_rho"] > 0.9
     assert abs(t.loc["context_relevance", "spearman_rho"]) < 0.5
     assert np.isnan(t.loc["groundedness", "spearman_rho"]) and t.loc["groundedness", "n"] == 0
+
+
+def test_correctness_labels_are_fitted_on_other_questions():
+    from helpers.analysis import correctness_labels
+
+    rng = np.random.default_rng(0)
+    grades = {"I": 0.3, "P": 1.0, "C": 1.7}
+    rows = [{"question_id": f"q{i}", "human": h, "correctness": grades[h] + rng.normal(0, 0.05)}
+            for i in range(10) for h in ("I", "P", "C")]
+    rows.append({"question_id": "q99", "human": None, "correctness": 1.9})  # a generated answer nobody labelled
+    ev = pd.DataFrame(rows)
+    labels = correctness_labels(ev)
+    assert (labels[:-1] == ev["human"][:-1]).all() and labels.iloc[-1] == "C"
+    # flipping one question's labels changes nothing about that question's own predictions
+    flipped = ev.copy()
+    flipped.loc[flipped["question_id"] == "q3", "human"] = ["C", "C", "C"]
+    assert (correctness_labels(flipped)[ev["question_id"] == "q3"] == labels[ev["question_id"] == "q3"]).all()
+    assert correctness_labels(ev.drop(columns="correctness")).isna().all()

@@ -1,4 +1,4 @@
-"""The whole chain 01-05 on the sample with the real default models, on two questions.
+"""The whole chain 01-06 on the sample with the real default models, on two questions.
 
 Slow (a few minutes on 2 CPU cores): the generator and the judge are the
 offline default GGUF, so this checks what `make run` does end to end, and
@@ -17,7 +17,8 @@ from helpers.config import load_config
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["01_build_index", "02_retrieve", "03_generate", "04_judge", "05_analyze"]
+STAGES = ["01_build_index", "02_retrieve", "03_generate", "04_judge", "05_analyze", "06_judge_lab"]
+BASELINES = {"token_f1", "exact_match", "rouge_l", "answer_similarity"}
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def chain(tmp_path_factory, root):
     cfg = load_config(root / "configs/sample.yaml")
     # q04 is answered in one segment; q27 is one the lectures do not answer
     cfg["generator"]["questions"] = ["q04", "q27"]
+    cfg["lab"]["questions"] = ["q04", "q27"]  # the judge lab on their 14 labelled answers (bank and contrast set)
     cfg["analysis"]["bootstrap"] = 50
     cfg.update(runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), stages=STAGES)
     run_dir = runs.run_config(cfg, progress=False, log=lambda *_: None)
@@ -59,13 +61,19 @@ def test_answers_and_judgments(chain):
     ar = j[j["metric"] == "answer_relevance"]
     # the generated answer and the bank's C, P and I answers of each question
     assert len(ar) == 2 * 4 and not ar.duplicated(["question_id", "answer_source", "repetition"]).any()
-    assert set(j["metric"]) == {"answer_relevance", "context_relevance", "groundedness"}
+    assert set(j["metric"]) == {"answer_correctness", "answer_relevance", "context_relevance", "groundedness"} | BASELINES
+    ac = j[j["metric"] == "answer_correctness"]
+    assert len(ac) == 2 * 4 and ac["status"].eq("ok").all()
+    assert ac["expected_score"].between(0, 2).all() and ac["label"].isin(["C", "P", "I"]).all()
+    assert (ac["score"] == ac["label"].map({"I": 0, "P": 1, "C": 2})).all()
+    f1 = j[j["metric"] == "token_f1"]
+    assert len(f1) == 2 * 4 and f1["score"].between(0, 1).all()
     ok = ar["status"] == "ok"
     assert ar.loc[ok, "score"].isin([0, 1, 2, 3]).all() and ar.loc[~ok, "score"].isna().all()
     assert (ar.loc[ok, "score_norm"] - ar.loc[ok, "score"] / 3).abs().max() < 1e-9
     assert ar.loc[ok, "reason"].str.contains("Criteria").all()
     gr = j[j["metric"] == "groundedness"]
-    assert len(gr) == 2 * 4  # the generated answer and the bank's three, against the same segments
+    assert len(gr) == 2  # the generated answers (sample.yaml judges the bank for correctness, not groundedness)
     cr = j[j["metric"] == "context_relevance"]
     assert len(cr) == 2 * 3 and cr["expected_score"].between(0, 3).all()
 
@@ -78,8 +86,21 @@ def test_analysis_measures_the_judge_against_the_bank_labels(chain):
     assert agreement.loc["raw_agreement", "n"] + agreement.loc["raw_agreement", "n_missing"] == 6
 
 
+def test_judge_lab_scores_every_labelled_answer_of_its_questions(chain):
+    _, run_dir = chain
+    scores = pd.read_parquet(run_dir / "lab_scores.parquet")
+    assert set(scores["question_id"]) == {"q04", "q27"}
+    assert scores.groupby("method").size().eq(14).all()  # 3 bank + 4 contrast answers per question
+    assert {"fewshot-en", "combined"} | BASELINES <= set(scores["method"])
+    assert scores["label_cv"].dropna().isin(["C", "P", "I"]).all()
+    result = pd.read_parquet(run_dir / "lab_agreement.parquet")
+    assert set(result["set"]) == {"bank", "contrast", "all"}
+    assert (run_dir / "figures" / "06_forest.png").stat().st_size > 10_000
+
+
 def test_rerun_makes_zero_llm_calls(chain):
     cfg, run_dir = chain
     runs.run_config(cfg, stages=["03_generate", "04_judge"], force=True, progress=False, log=lambda *_: None)
     assert pd.read_parquet(run_dir / "answers.parquet")["cache_hit"].all()
-    assert pd.read_parquet(run_dir / "judgments.parquet")["cache_hit"].all()
+    j = pd.read_parquet(run_dir / "judgments.parquet")
+    assert j.loc[~j["metric"].isin(BASELINES), "cache_hit"].all()  # every LLM judgment from the cache

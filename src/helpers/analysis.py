@@ -13,6 +13,8 @@ where its numbers came from:
 ``status``          the parse status of the judge's reply
 ``judge_label``     the automated label from the score-to-label map
 ``top_score``, ``score_spread``  the best retrieval cosine and max - min over the top k
+``correctness``, ``correctness_label``  answer correctness (expected grade 0-2) and its label, where judged
+``token_f1``, ``exact_match``, ``rouge_l``, ``answer_similarity``  the baselines against the reference, where scored
 ``context_relevance``, ``groundedness``  question-level judge scores where judged
 """
 
@@ -23,11 +25,17 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["from_run", "from_records", "from_llmjudge", "stability", "metric_association", "EVAL_COLUMNS"]
+__all__ = [
+    "from_run", "from_records", "from_llmjudge", "stability", "metric_association", "correctness_labels", "EVAL_COLUMNS",
+]
+
+#: The non-LLM baselines 04 scores beside the judges (:mod:`helpers.baselines`).
+BASELINES = ("token_f1", "exact_match", "rouge_l", "answer_similarity")
 
 EVAL_COLUMNS = [
     "unit", "question_id", "answer_source", "repetition", "human", "annotator", "score", "status", "judge_label",
-    "top_score", "score_spread", "context_relevance", "groundedness",
+    "correctness", "correctness_label", "top_score", "score_spread", "context_relevance", "groundedness",
+    *BASELINES,
 ]
 
 
@@ -87,6 +95,15 @@ def from_run(run_dir, *, label_map: dict, annotations=None, answer_bank: str = "
     # groundedness judges one answer: joined to that answer only
     gr = j[(j["metric"] == "groundedness") & (j["repetition"] == 0)][["question_id", "answer_source", "score"]]
     ev = ev.merge(gr.rename(columns={"score": "groundedness"}), on=["question_id", "answer_source"], how="left")
+    # answer correctness judges one answer against the reference: its expected grade and its own label
+    ac = j[(j["metric"] == "answer_correctness") & (j["repetition"] == 0)]
+    ac = ac.reindex(columns=["question_id", "answer_source", "expected_score", "label"]).rename(
+        columns={"expected_score": "correctness", "label": "correctness_label"})
+    ev = ev.merge(ac, on=["question_id", "answer_source"], how="left")
+    base = j[j["metric"].isin(BASELINES) & (j["repetition"] == 0)]
+    if len(base):
+        wide = base.pivot_table(index=["question_id", "answer_source"], columns="metric", values="score", dropna=False)
+        ev = ev.merge(wide.reset_index(), on=["question_id", "answer_source"], how="left")
     ev["unit"] = ev["question_id"] + " · " + ev["answer_source"]
     return ev.reindex(columns=EVAL_COLUMNS)
 
@@ -170,10 +187,41 @@ def metric_association(ev: pd.DataFrame, *, labels=("I", "P", "C")) -> pd.DataFr
     rank = {label: i for i, label in enumerate(labels)}
     h = ev["human"].map(rank)
     rows = []
-    for col, name in (("score", "answer_relevance"), ("context_relevance", "context_relevance"),
-                      ("groundedness", "groundedness"), ("top_score", "top retrieval cosine")):
+    for col, name in (("correctness", "answer_correctness"), ("score", "answer_relevance"),
+                      ("context_relevance", "context_relevance"),
+                      ("groundedness", "groundedness"), ("top_score", "top retrieval cosine"),
+                      *((b, b) for b in BASELINES)):
+        if col not in ev.columns:
+            continue
         ok = h.notna() & ev[col].notna()
         n = int(ok.sum())
         rho = spearmanr(ev.loc[ok, col], h[ok]).statistic if n >= 3 and ev.loc[ok, col].nunique() > 1 and h[ok].nunique() > 1 else np.nan
         rows.append({"metric": name, "spearman_rho": float(rho), "n": n})
     return pd.DataFrame(rows)
+
+
+def correctness_labels(ev: pd.DataFrame, *, labels=("I", "P", "C")) -> pd.Series:
+    """C/P/I from the correctness judge's expected grade, with honest cut-offs.
+
+    A labelled answer is labelled by cut-offs fitted on the *other* questions'
+    labelled answers (leave one question out, :func:`helpers.calibration.cross_validated_labels`);
+    an unlabelled one (a generated answer nobody labelled) by cut-offs fitted
+    on every labelled answer. None where there is no grade or too few labels.
+    """
+    from .calibration import apply_cutoffs, cross_validated_labels, fit_cutoffs
+
+    out = pd.Series(None, index=ev.index, dtype=object)
+    if "correctness" not in ev.columns or "human" not in ev.columns:
+        return out
+    graded = ev["correctness"].notna()
+    known = graded & ev["human"].notna()
+    if known.sum() < 3 or ev.loc[known, "question_id"].nunique() < 2:
+        return out
+    cv = cross_validated_labels(ev.loc[known, "correctness"].to_numpy(float), ev.loc[known, "human"].to_numpy(),
+                                ev.loc[known, "question_id"].to_numpy(), order=tuple(labels))
+    out[known] = cv["label_cv"].to_numpy()
+    rest = graded & ~known
+    if rest.any():
+        cut = fit_cutoffs(ev.loc[known, "correctness"].to_numpy(float), ev.loc[known, "human"].to_numpy(), order=tuple(labels))
+        out[rest] = apply_cutoffs(ev.loc[rest, "correctness"].to_numpy(float), cut, order=tuple(labels))
+    return out

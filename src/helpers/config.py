@@ -64,6 +64,14 @@ DEFAULTS: dict = {
         "context_relevance_top": 3,
         "context_relevance_reasons": False,
         "groundedness_answer_bank": True,
+        "correctness_variant": "fewshot-en",
+    },
+    "lab": {
+        "contrast_set": "",
+        "questions": [],
+        "variants": ["fewshot-en"],
+        "relevance": False,
+        "combine_with": "fewshot-en",
     },
     "labels": {"order": ["I", "P", "C"], "map": {3: "C", 2: "P", 1: "P", 0: "I"}},
     "analysis": {

@@ -197,6 +197,28 @@ def _top_logprobs(logits: np.ndarray, k: int, detok) -> tuple[float, dict]:
     return lse, {detok(int(i)): float(logits[i] - lse) for i in idx}
 
 
+# Stands for a message's content while the chat template is rendered: two
+# private-use code points around the message's index, never in a template.
+_MARK = "\ue000{}\ue001"
+
+
+def _template_and_data(prompt: str, messages) -> list:
+    """Split a prompt rendered with :data:`_MARK` placeholders into ``(text, is_data)`` parts.
+
+    The template's own text (with its control tokens) alternates with each
+    message's content, which is data and must be tokenized as plain text.
+    """
+    parts, pos = [], 0
+    for i, message in enumerate(messages):
+        mark = _MARK.format(i)
+        at = prompt.find(mark, pos)
+        if at < 0:
+            raise InputError(f"the chat template dropped message {i}", field="messages")
+        parts += [(prompt[pos:at], False), (str(message["content"]), True)]
+        pos = at + len(mark)
+    return parts + [(prompt[pos:], False)]
+
+
 class LlamaCppLLM(LLM):
     """A GGUF model run in-process by llama.cpp.
 
@@ -273,9 +295,21 @@ class LlamaCppLLM(LLM):
         return s
 
     def prompt_tokens(self, messages) -> list[int]:
-        """The chat-formatted prompt as tokens (template from the GGUF)."""
-        prompt = self._format(messages=messages).prompt
-        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        """The chat-formatted prompt as tokens (template from the GGUF).
+
+        Only the template's own markers (``<|im_start|>``, ``<|im_end|>``, ...)
+        become special tokens. Every message's content is data, tokenized as
+        plain text: an answer that contains ``<|im_start|>system`` gets the
+        characters, not a new system turn. The template is rendered with a
+        placeholder per message, and the text around the placeholders is
+        tokenized with special tokens parsed, the contents without.
+        """
+        marked = [dict(m, content=_MARK.format(i)) for i, m in enumerate(messages)]
+        parts = _template_and_data(self._format(messages=marked).prompt, messages)
+        return [t for text, is_data in parts for t in self._tokenize(text, special=not is_data)]
+
+    def _tokenize(self, text: str, *, special: bool) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=special) if text else []
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -362,11 +396,22 @@ class TransformersLLM(LLM):
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def prompt_ids(self, messages) -> list[int]:
+        """The chat-formatted prompt as token ids; message contents never become special tokens
+        (``split_special_tokens=True``), as in :meth:`LlamaCppLLM.prompt_tokens`."""
+        marked = [dict(m, content=_MARK.format(i)) for i, m in enumerate(messages)]
+        prompt = self.tokenizer.apply_chat_template(marked, add_generation_prompt=True, tokenize=False)
+        ids = []
+        for text, is_data in _template_and_data(prompt, messages):
+            if text:
+                ids += self.tokenizer(text, add_special_tokens=False, split_special_tokens=is_data)["input_ids"]
+        return ids
+
     def chat(self, messages, *, max_tokens=256, temperature=0.0, seed=0, top_logprobs=0, stop=None) -> Completion:
         torch = self.torch
         t0 = time.perf_counter()
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        ids = {k: v.to(self.device) for k, v in ids.items()}
+        ids = self.prompt_ids(messages)
+        ids = {"input_ids": torch.tensor([ids], device=self.device), "attention_mask": torch.ones((1, len(ids)), dtype=torch.long, device=self.device)}
         if temperature > 0:
             torch.manual_seed(int(seed))
         with torch.no_grad():

@@ -17,6 +17,7 @@ import seaborn as sns  # noqa: E402
 __all__ = [
     "segment_lengths", "retrieval_scores", "recall_at_k", "answers_overview", "judge_scores", "score_by_label", "confusion",
     "agreement_intervals", "per_question", "cutoff_heatmap", "judge_ranking", "per_group_heatmap", "stability_plot", "savefig",
+    "forest", "words_vs_judge", "interval_widths",
 ]
 
 
@@ -331,4 +332,65 @@ def stability_plot(stab: pd.DataFrame, *, ax=None):
     ax.set_ylabel("label flip rate")
     ax.set_title(f"judge stability over {int(stab['n'].max())} repetitions per item "
                  f"({(stab['flip_rate'] > 0).sum()} of {len(stab)} items flip)")
+    return ax.figure
+
+
+def forest(frame: pd.DataFrame, *, x: str = "value", y: str = "method", low: str = "ci_low", high: str = "ci_high",
+           hue: str | None = "set", xlabel: str = "quadratic kappa", ax=None):
+    """A forest plot: one row per ``y``, the point ``x`` with its interval ``[low, high]``, one colour per ``hue``.
+
+    Rows are ordered by the mean of ``x`` over the hue levels, best on top;
+    a dashed line marks 0 (chance agreement).
+
+    Examples
+    --------
+    >>> fig = forest(pd.DataFrame({"method": ["a", "b"], "set": ["all", "all"], "value": [0.5, 0.2],
+    ...                            "ci_low": [0.3, 0.0], "ci_high": [0.7, 0.4]}))
+    """
+    levels = list(dict.fromkeys(frame[hue])) if hue else [None]
+    order = frame.groupby(y)[x].mean().sort_values().index.tolist()
+    ax = _ax(ax, figsize=(7.5, 0.42 * len(order) * max(1, len(levels) / 1.5) + 1.4))
+    palette = dict(zip(levels, sns.color_palette("colorblind", len(levels))))
+    step = 0.8 / max(1, len(levels))
+    for j, level in enumerate(levels):
+        part = frame if level is None else frame[frame[hue] == level]
+        pos = np.array([order.index(m) for m in part[y]]) - (j - (len(levels) - 1) / 2) * step  # first level on top
+        ax.errorbar(part[x], pos, xerr=[part[x] - part[low], part[high] - part[x]], fmt="o", ms=5, capsize=2,
+                    color=palette[level], label=level)
+    ax.axvline(0, color="grey", ls="--", lw=1)
+    ax.set_yticks(range(len(order)), order)
+    ax.set_xlabel(xlabel)
+    if hue:
+        ax.legend(title=hue, loc="lower right", fontsize="small", framealpha=0.9)
+    return ax.figure
+
+
+def words_vs_judge(scores: pd.DataFrame, *, x_method: str = "token_f1", y_method: str, method: str = "method",
+                   score: str = "score", label: str = "label", kind: str = "kind", labels=("I", "P", "C"), ax=None):
+    """Each labelled answer placed by two methods' scores, coloured by its label, shaped by its kind.
+
+    ``scores`` is long (one row per answer and method); the two methods are
+    paired on ``question_id`` and ``answer_source``.
+    """
+    keys = ["question_id", "answer_source"]
+    a = scores[scores[method] == x_method][[*keys, score, label, kind]].rename(columns={score: "x"})
+    b = scores[scores[method] == y_method][[*keys, score]].rename(columns={score: "y"})
+    df = a.merge(b, on=keys)
+    ax = _ax(ax, figsize=(7, 5))
+    colours = dict(zip(labels, ["#d62728", "#ff7f0e", "#2ca02c"]))
+    sns.scatterplot(data=df, x="x", y="y", hue=label, hue_order=list(labels), palette=colours, style=kind, s=55,
+                    alpha=0.8, ax=ax)
+    ax.set_xlabel(f"{x_method} (answer vs reference)")
+    ax.set_ylabel(f"{y_method} score")
+    ax.legend(fontsize="small", bbox_to_anchor=(1.01, 1), loc="upper left", borderaxespad=0)
+    return ax.figure
+
+
+def interval_widths(curve: pd.DataFrame, *, n: str = "n", width: str = "width", method: str = "method", ax=None):
+    """Mean interval width against the number of labelled answers, one line per method (PPI, classical)."""
+    ax = _ax(ax, figsize=(6.5, 4))
+    sns.lineplot(data=curve, x=n, y=width, hue=method, marker="o", errorbar=("pi", 50), ax=ax)
+    ax.set_xlabel("answers labelled by people (n)")
+    ax.set_ylabel("width of the 95% interval\n(share of correct answers)")
+    ax.set_ylim(bottom=0)
     return ax.figure

@@ -43,6 +43,7 @@ __all__ = [
     "read_table",
     "record_model",
     "figure_path",
+    "embedding_spec",
     "load_manifest",
 ]
 
@@ -128,6 +129,7 @@ def _p04(cfg):
         "context_relevance_top": int(j["context_relevance_top"]),
         "context_relevance_reasons": bool(j["context_relevance_reasons"]),
         "groundedness_answer_bank": bool(j["groundedness_answer_bank"]),
+        "correctness_variant": j["correctness_variant"],
         "answer_bank": cfg["answer_bank"],
         "label_map": {int(k): v for k, v in cfg["labels"]["map"].items()},
     }
@@ -149,6 +151,22 @@ def _p05(cfg):
     }
 
 
+def _p06(cfg):
+    lab, j = cfg["lab"], cfg["judge"]
+    return {
+        **_llm_params(j),
+        "answer_sets": {"bank": cfg["answer_bank"], "contrast": lab["contrast_set"]},
+        "question_ids": [str(q) for q in lab["questions"]],
+        "variants": list(lab["variants"]),
+        "relevance": bool(lab["relevance"]),
+        "combine_with": lab["combine_with"],
+        "embedding_backend": cfg["embedding"]["backend"],
+        "embedding_model": cfg["embedding"]["model"],
+        "bootstrap": int(cfg["analysis"]["bootstrap"]),
+        "seed": int(cfg["analysis"]["seed"]),
+    }
+
+
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in [
@@ -157,6 +175,8 @@ STAGES: dict[str, Stage] = {
         Stage("03_generate", ("answers.parquet", "models/generator.json", "figures/03_*.png"), _p03),
         Stage("04_judge", ("judgments.parquet", "models/judge.json", "figures/04_*.png", "records/*.md"), _p04),
         Stage("05_analyze", ("evaluation.parquet", "agreement.parquet", "figures/05_*.png"), _p05),
+        Stage("06_judge_lab", ("lab_scores.parquet", "lab_agreement.parquet", "lab_ppi.parquet", "models/lab_judge.json",
+                               "figures/06_*.png"), _p06),
     ]
 }
 
@@ -201,6 +221,15 @@ def record_model(run_dir, role: str, info: dict) -> Path:
     return path
 
 
+def embedding_spec(run_dir) -> dict:
+    """``{"backend", "model"}`` of the embedder 01 used, as recorded in ``models/embedding.json``."""
+    path = Path(run_dir) / "models" / "embedding.json"
+    if not path.exists():
+        raise InputError("not found: run 01_build_index first", path=path)
+    info = json.loads(path.read_text(encoding="utf-8"))
+    return {"backend": info["backend"], "model": info["model"]}
+
+
 def figure_path(run_dir, name: str) -> Path:
     """``<run_dir>/figures/<name>.png``, folders created."""
     path = Path(run_dir) / "figures" / f"{name}.png"
@@ -220,7 +249,7 @@ def _sha256_file(path) -> str:
 def _digest_inputs(value) -> list:
     """Content hashes of every existing file a parameter names (globs expanded)."""
     out = []
-    values = value if isinstance(value, list) else [value]
+    values = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
     for v in values:
         if not isinstance(v, str) or not v:
             continue

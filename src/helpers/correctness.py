@@ -1,0 +1,348 @@
+"""Answer correctness: an LLM judge that grades an answer against the reference answer.
+
+The study's human labels say whether an answer is *right* (C correct, P
+partial, I incorrect). Its judge, Answer Relevance, says only whether the
+answer *addresses* the question, so a fluent wrong answer earns a 3. Here the
+judge also reads the reference answer and gives a grade on the labels' own
+scale::
+
+    2 = correct (C)    1 = partial (P)    0 = wrong (I)
+
+Each *variant* in :data:`VARIANTS` is one way of asking a small model for
+that grade (prompts in ``helpers/prompts/correctness.yaml``):
+
+``direct``     one digit in one forward pass; the expected grade
+               ``E = sum_g g * p(g) / sum_g p(g)`` over the digit
+               probabilities (G-Eval, Liu et al. 2023);
+``reasons``    one sentence comparing the facts, then ``Score: N``;
+``checks``     two yes/no decisions on one shared prefix (does the answer
+               conflict with the reference? does it cover all of it?):
+               ``E = (1 - p_conflict) * (1 + p_covers)``;
+``checklist``  the reference turned once per question into yes/no checks
+               (RocketEval, Wei et al. 2025), every answer checked item by
+               item: ``E = 2 * mean_i p_yes(i)``.
+
+Every variant returns the continuous ``expected_score`` (0..2), an integer
+``score`` (the most probable grade, or the one the judge wrote) and its
+label. The continuous score becomes C/P/I honestly with cut-offs fitted by
+grouped cross-validation (:mod:`helpers.calibration`).
+
+References
+----------
+Es et al. (2024), RAGAS: answer correctness as statement-level F1 against
+the ground truth. Liu et al. (2023), G-Eval: NLG evaluation using GPT-4
+with better human alignment. Wei et al. (2025), RocketEval: efficient
+automated LLM evaluation via grading checklist.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .errors import InputError
+from .judge import build_messages, expected_score, parse_judge_reply, prompt_version, score_token_logprobs
+
+__all__ = [
+    "GRADE_LABELS",
+    "VARIANTS",
+    "DEFAULT_VARIANT",
+    "Variant",
+    "correctness_items",
+    "judge_correctness",
+    "yes_probability",
+    "parse_checklist",
+]
+
+#: Grade -> label of the correctness judge (its scale is the labels' own).
+GRADE_LABELS: dict = {2: "C", 1: "P", 0: "I"}
+
+PROMPTS = "correctness"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of asking for a correctness grade.
+
+    Attributes
+    ----------
+    mode : str
+        ``direct``, ``reasons``, ``checks`` or ``checklist``.
+    prompts : tuple of str
+        The prompt names in ``correctness.yaml`` it uses.
+    language : str
+        ``en`` or ``pt`` instructions.
+    max_grade : int
+        Top of the scale the judge is asked for (2, or 3 for the 0-3 variant;
+        its expected score is rescaled to 0..2).
+    """
+
+    mode: str
+    prompts: tuple
+    language: str = "en"
+    max_grade: int = 2
+
+    @property
+    def version(self) -> str:
+        return "+".join(prompt_version(p, self.language, prompts=PROMPTS).split("/")[0] for p in self.prompts) + f"/{self.language}"
+
+
+#: The judge lab's variants. The default metric of a run is :data:`DEFAULT_VARIANT`.
+VARIANTS: dict = {
+    "direct-en": Variant("direct", ("correctness_direct",), "en"),
+    "direct-pt": Variant("direct", ("correctness_direct",), "pt"),
+    "direct03-en": Variant("direct", ("correctness_direct_03",), "en", max_grade=3),
+    "fewshot-en": Variant("direct", ("correctness_fewshot",), "en"),
+    "fewshot-pt": Variant("direct", ("correctness_fewshot",), "pt"),
+    "checks-en": Variant("checks", ("correctness_conflict", "correctness_coverage"), "en"),
+    "checks-pt": Variant("checks", ("correctness_conflict", "correctness_coverage"), "pt"),
+    "checklist-en": Variant("checklist", ("checklist_make", "checklist_check"), "en"),
+    "reasons-en": Variant("reasons", ("correctness_reasons",), "en"),
+    "reasons-pt": Variant("reasons", ("correctness_reasons",), "pt"),
+}
+
+DEFAULT_VARIANT = "fewshot-en"
+
+_RETRY = {
+    "en": "Your reply did not end with a line 'Score: N' with N 0, 1 or 2. Reply again, in exactly the format asked for.",
+    "pt": "Sua resposta não terminou com uma linha 'Score: N', com N 0, 1 ou 2. Responda de novo, exatamente no formato pedido.",
+}
+_YES = ("yes", "sim", "y", "s")
+_NO = ("no", "não", "nao", "n")
+
+
+def get_variant(name: str) -> Variant:
+    """The :class:`Variant` called ``name``; an unknown name lists the known ones."""
+    if name not in VARIANTS:
+        raise InputError(f"unknown correctness variant {name!r} (known: {', '.join(VARIANTS)})", field="variant")
+    return VARIANTS[name]
+
+
+def yes_probability(top) -> float:
+    """P(yes) from the log-probabilities of the first reply token.
+
+    ``p = sum_yes exp(lp) / (sum_yes exp(lp) + sum_no exp(lp))`` over the
+    alternatives whose text is *yes*/*sim* or *no*/*não* (any case, any
+    leading space or punctuation). NaN when neither appears.
+
+    Examples
+    --------
+    >>> round(yes_probability({"Yes": -0.1, " No": -2.4, "The": -5.0}), 3)
+    0.909
+    """
+    yes = no = 0.0
+    for token, lp in (top or {}).items():
+        word = re.sub(r"[^\wçãõáéíóú]", "", str(token).lower())
+        if word in _YES:
+            yes += math.exp(lp)
+        elif word in _NO:
+            no += math.exp(lp)
+    return yes / (yes + no) if yes + no > 0 else float("nan")
+
+
+def parse_checklist(text: str, *, max_items: int = 4) -> list:
+    """The checklist lines a judge wrote: numbering and bullets removed, at most ``max_items``.
+
+    Examples
+    --------
+    >>> parse_checklist("1. Does it say 64 filters?\\n- Does it say 28 parameters?\\n")
+    ['Does it say 64 filters?', 'Does it say 28 parameters?']
+    """
+    items = []
+    for line in str(text or "").splitlines():
+        line = re.sub(r"^\s*(?:[-*•]|\d+[.)]|\[\s?\])\s*", "", line).strip()
+        if len(line) >= 8 and not line.endswith(":"):
+            items.append(line)
+    return items[:max_items]
+
+
+def correctness_items(answers: pd.DataFrame, questions: pd.DataFrame, *, path="questions") -> pd.DataFrame:
+    """Join answers to their question text and reference answer.
+
+    Parameters
+    ----------
+    answers : DataFrame
+        ``question_id``, ``answer_source``, ``answer`` (and any other columns).
+    questions : DataFrame
+        ``question_id``, ``question``, ``reference_answer``.
+    path : str
+        Named in the error when ``questions`` has no reference column.
+
+    Returns
+    -------
+    DataFrame
+        ``answers`` with ``question`` and ``reference`` added, sorted by
+        question so the judge reuses each question's prefix. A row without a
+        reference keeps an empty ``reference``: :func:`judge_correctness`
+        gives it NaN with status ``no_reference``, never 0.
+    """
+    refs = questions["reference_answer"] if "reference_answer" in questions.columns else pd.Series(dtype=str)
+    if not refs.fillna("").astype(str).str.strip().any():
+        raise InputError("answer correctness needs reference answers; the question set has none",
+                         path=path, field="reference_answer")
+    ref = questions[["question_id", "question", "reference_answer"]].rename(columns={"reference_answer": "reference"})
+    items = answers.drop(columns=[c for c in ("question", "reference") if c in answers.columns]).merge(ref, on="question_id", how="left")
+    items["reference"] = items["reference"].fillna("").astype(str).str.strip()
+    return items.sort_values(["question_id", "answer_source"], kind="stable").reset_index(drop=True)
+
+
+def _digits(top, max_grade):
+    """(expected grade rescaled to 0..2, argmax grade) from a digit token's alternatives."""
+    probs = {}
+    for token, lp in (top or {}).items():
+        t = str(token).strip()
+        if t.isdigit() and int(t) <= max_grade:
+            probs[int(t)] = probs.get(int(t), 0.0) + math.exp(lp)
+    if not probs:
+        return float("nan"), None
+    e = expected_score(probs, min_score=0, max_score=max_grade)
+    best = max(probs, key=probs.get)
+    return e * 2 / max_grade, best
+
+
+def _grade(expected, max_grade=2):
+    """Integer 0-2 grade nearest the expected grade (None for NaN)."""
+    if expected is None or (isinstance(expected, float) and math.isnan(expected)):
+        return None
+    return int(min(2, max(0, math.floor(expected + 0.5))))
+
+
+class _Meter:
+    """Adds up tokens, latency and cache hits over the calls for one answer."""
+
+    def __init__(self, llm):
+        self.llm, self.prompt_tokens, self.completion_tokens, self.latency, self.hit, self.raw = llm, 0, 0, 0.0, True, []
+
+    def chat(self, messages, version, **kw):
+        out = self.llm.chat(messages, prompt_version=version, temperature=0.0, seed=0, **kw)
+        self.prompt_tokens += out.prompt_tokens
+        self.completion_tokens += out.completion_tokens
+        self.latency += out.latency_s
+        self.hit = self.hit and out.cached
+        self.raw.append(out.text)
+        return out
+
+
+def _one_token(meter, name, language, fields, version):
+    out = meter.chat(build_messages(name, language, prompts=PROMPTS, **fields), version, max_tokens=1, top_logprobs=20)
+    return out.logprobs[0]["top"] if out.logprobs else {}
+
+
+def _direct(meter, v, fields):
+    top = _one_token(meter, v.prompts[0], v.language, fields, v.version)
+    expected, best = _digits(top, v.max_grade)
+    if best is not None and v.max_grade != 2:
+        best = _grade(best * 2 / v.max_grade)
+    return expected, best, "", "ok" if best is not None else "no_score"
+
+
+def _checks(meter, v, fields):
+    conflict = yes_probability(_one_token(meter, v.prompts[0], v.language, fields, v.version))
+    covers = yes_probability(_one_token(meter, v.prompts[1], v.language, fields, v.version))
+    expected = (1 - conflict) * (1 + covers)
+    reason = f"p(conflict)={conflict:.2f}, p(covers all)={covers:.2f}"
+    return expected, _grade(expected), reason, "ok" if not math.isnan(expected) else "no_score"
+
+
+def _reasons(meter, v, fields):
+    messages = build_messages(v.prompts[0], v.language, prompts=PROMPTS, **fields)
+    out = meter.chat(messages, v.version, max_tokens=120, top_logprobs=10)
+    reply = parse_judge_reply(out.text, max_score=2)
+    if not reply.ok:
+        messages = messages + [{"role": "assistant", "content": out.text}, {"role": "user", "content": _RETRY[v.language]}]
+        out = meter.chat(messages, v.version, max_tokens=120, top_logprobs=10)
+        reply = parse_judge_reply(out.text, max_score=2)
+    top = score_token_logprobs(out.logprobs)
+    expected = _digits(top, 2)[0] if top else float("nan")
+    if reply.ok and math.isnan(expected):
+        expected = float(reply.score)
+    return expected, reply.score, reply.reason, reply.status
+
+
+def _checklist(meter, v, fields, checklists):
+    items = checklists[fields["question"], fields["reference"]]
+    p = [yes_probability(_one_token(meter, v.prompts[1], v.language, {"answer": fields["answer"], "item": it}, v.version))
+         for it in items]
+    p = [x for x in p if not math.isnan(x)]
+    expected = 2 * sum(p) / len(p) if p else float("nan")
+    reason = " | ".join(f"{it} {x:.2f}" for it, x in zip(items, p))
+    return expected, _grade(expected), reason, "ok" if p else "no_score"
+
+
+def _make_checklists(llm, items, v):
+    """One checklist per (question, reference), with the seconds it took."""
+    out, seconds = {}, {}
+    for (q, ref), _ in items.groupby(["question", "reference"], sort=False):
+        if not ref:
+            continue
+        meter = _Meter(llm)
+        reply = meter.chat(build_messages(v.prompts[0], v.language, prompts=PROMPTS, question=q, reference=ref), v.version, max_tokens=120)
+        out[q, ref] = parse_checklist(reply.text) or [f"Does the answer state that: {ref}"]
+        seconds[q, ref] = meter.latency
+    return out, seconds
+
+
+def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIANT, progress: bool = True) -> pd.DataFrame:
+    """Grade every answer against its reference with one correctness variant.
+
+    Parameters
+    ----------
+    llm : helpers.llm.CachedLLM
+        The judge behind the content cache (greedy, seed 0).
+    items : DataFrame
+        :func:`correctness_items` output: ``question_id``, ``answer_source``,
+        ``question``, ``reference``, ``answer``.
+    variant : str
+        A key of :data:`VARIANTS`.
+
+    Returns
+    -------
+    DataFrame
+        :data:`helpers.judge.JUDGMENT_COLUMNS` with ``metric`` =
+        ``"answer_correctness"``, ``score`` the 0-2 grade, ``score_norm`` =
+        grade / 2, ``expected_score`` the continuous 0..2 grade, ``label``
+        C/P/I, plus ``variant``. A row without a reference is NaN with status
+        ``no_reference``.
+
+    Examples
+    --------
+    >>> rows = judge_correctness(judge_llm, correctness_items(bank, questions))  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    from .judge import JUDGMENT_COLUMNS
+
+    v = get_variant(variant)
+    has_ref = items["reference"].astype(str).str.strip() != ""
+    checklists, make_s = (_make_checklists(llm, items[has_ref], v) if v.mode == "checklist" else ({}, {}))
+    per_question = items[has_ref].groupby(["question", "reference"]).size()
+    rows = []
+    for item in tqdm(items.to_dict("records"), desc=f"correctness {variant}", disable=not progress):
+        fields = {"question": item["question"], "reference": item["reference"], "answer": item["answer"]}
+        meter = _Meter(llm)
+        if not str(item["reference"]).strip():
+            expected, grade, reason, status = float("nan"), None, "", "no_reference"
+        elif v.mode == "direct":
+            expected, grade, reason, status = _direct(meter, v, fields)
+        elif v.mode == "checks":
+            expected, grade, reason, status = _checks(meter, v, fields)
+        elif v.mode == "reasons":
+            expected, grade, reason, status = _reasons(meter, v, fields)
+        else:
+            expected, grade, reason, status = _checklist(meter, v, fields, checklists)
+            key = (item["question"], item["reference"])
+            meter.latency += make_s.get(key, 0.0) / max(1, per_question.get(key, 1))
+        rows.append({
+            "question_id": item["question_id"], "answer_source": item.get("answer_source", ""),
+            "metric": "answer_correctness", "repetition": 0, "segment_id": "", "rank": 0,
+            "score": float("nan") if grade is None else float(grade),
+            "score_norm": float("nan") if grade is None else grade / 2, "expected_score": expected,
+            "label": GRADE_LABELS.get(grade), "status": status, "attempts": len(meter.raw), "reason": reason,
+            "raw": "\n---\n".join(meter.raw), "prompt_version": v.version, "judge_model": llm.fingerprint,
+            "prompt_tokens": meter.prompt_tokens, "completion_tokens": meter.completion_tokens,
+            "latency_s": meter.latency, "cache_hit": meter.hit and bool(meter.raw), "variant": variant,
+        })
+    return pd.DataFrame(rows, columns=[*JUDGMENT_COLUMNS, "variant"])

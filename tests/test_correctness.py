@@ -1,0 +1,143 @@
+"""Answer correctness: prompts, reading yes/no and digit probabilities, the variants' flow, bad input."""
+
+import math
+import re
+
+import pandas as pd
+import pytest
+
+from helpers import correctness as C
+from helpers.errors import InputError
+from helpers.judge import build_messages, load_prompts
+from helpers.llm import Completion
+
+QUESTIONS = pd.DataFrame({
+    "question_id": ["q1", "q2"],
+    "question": ["Quantos canais tem a saída?", "Por que usar dropout?"],
+    "reference_answer": ["64 canais, um por filtro.", ""],
+})
+ANSWERS = pd.DataFrame({
+    "question_id": ["q1", "q1", "q2"],
+    "answer_source": ["bank:C", "bank:I", "bank:C"],
+    "answer": ["São 64 canais, um por filtro.", "São 32 canais.", "Para regularizar."],
+})
+
+
+class ScriptedLLM:
+    """Replies by rule from the last user message; records every call (unit tests of the flow only)."""
+
+    fingerprint = "fake:scripted"
+
+    def __init__(self):
+        self.calls = []
+
+    def chat(self, messages, *, prompt_version, max_tokens=256, temperature=0.0, seed=0, top_logprobs=0, stop=None):
+        user = messages[-1]["content"]
+        self.calls.append((prompt_version, user))
+        wrong = "32 canais" in user
+        if max_tokens == 1:
+            if "CHECK:" in user or "VERIFICAÇÃO:" in user:
+                check = re.split(r"CHECK:|VERIFICAÇÃO:", user)[-1]
+                conflict = "conflicts" in check or "contradiz" in check
+                yes = wrong if conflict else not wrong
+                top = {"yes": math.log(0.9), "no": math.log(0.1)} if yes else {"yes": math.log(0.1), "no": math.log(0.9)}
+            else:
+                top = {"0": math.log(0.8), "2": math.log(0.2)} if wrong else {"2": math.log(0.7), "1": math.log(0.3)}
+            token = max(top, key=top.get)
+            return Completion(token, 10, 1, 0.5, [{"token": token, "logprob": top[token], "top": top}], "length")
+        if "REFERENCE:" in user and "ANSWER" not in user:
+            return Completion("1. Does the answer say there are 64 channels?", 10, 12, 1.0, None, "stop")
+        text = "Comparison: it changes the number.\nScore: 0" if wrong else "Comparison: same facts.\nScore: 2"
+        return Completion(text, 10, 12, 2.0, None, "stop")
+
+
+@pytest.fixture()
+def items():
+    return C.correctness_items(ANSWERS, QUESTIONS)
+
+
+def test_every_prompt_renders_in_both_languages():
+    prompts = load_prompts("correctness")
+    fields = {"question": "Q?", "reference": "R.", "answer": "A.", "item": "Does it say R?"}
+    for name, entry in prompts.items():
+        assert entry["version"]
+        for language in ("en", "pt"):
+            msgs = build_messages(name, language, prompts="correctness", **fields)
+            assert "{" not in msgs[0]["content"] and msgs[1]["content"].strip()
+            assert "{" not in msgs[1]["content"]
+
+
+def test_answer_comes_after_the_reference_so_answers_share_a_prefix():
+    user = build_messages("correctness_direct", "en", prompts="correctness", question="Q?", reference="R.", answer="A.")[1]["content"]
+    assert user.index("REFERENCE: R.") < user.index("ANSWER: A.")
+    assert user.endswith("ANSWER: A.")
+
+
+@pytest.mark.parametrize("top, expected", [
+    ({"Yes": -0.1, " No": -2.4}, 0.909),
+    ({"sim": math.log(0.25), "Não": math.log(0.75)}, 0.25),
+    ({" yes": math.log(0.3), "YES": math.log(0.3), "no": math.log(0.4)}, 0.6),
+])
+def test_yes_probability(top, expected):
+    assert C.yes_probability(top) == pytest.approx(expected, abs=1e-3)
+
+
+def test_yes_probability_without_yes_or_no_is_nan():
+    assert math.isnan(C.yes_probability({"The": -0.1, "2": -1.0}))
+    assert math.isnan(C.yes_probability(None))
+
+
+def test_parse_checklist():
+    text = "Checklist:\n1. Does the answer say 64 filters?\n2) Does it say 28 parameters?\n- Does it say 3x3?\n* Ok?\n5. Fifth one here?"
+    assert C.parse_checklist(text) == ["Does the answer say 64 filters?", "Does it say 28 parameters?", "Does it say 3x3?", "Fifth one here?"]
+    assert C.parse_checklist("", max_items=4) == []
+
+
+def test_items_sorted_by_question_with_reference(items):
+    assert items["question_id"].tolist() == ["q1", "q1", "q2"]
+    assert items.loc[0, "reference"] == "64 canais, um por filtro."
+    assert items.loc[2, "reference"] == ""
+
+
+def test_question_set_without_references_is_an_error_naming_file_and_column():
+    with pytest.raises(InputError) as err:
+        C.correctness_items(ANSWERS, QUESTIONS.assign(reference_answer=""), path="my-questions.csv")
+    assert err.value.field == "reference_answer" and "my-questions.csv" in str(err.value)
+    with pytest.raises(InputError):
+        C.correctness_items(ANSWERS, QUESTIONS.drop(columns="reference_answer"))
+
+
+def test_unknown_variant_lists_the_known_ones(items):
+    with pytest.raises(InputError) as err:
+        C.judge_correctness(ScriptedLLM(), items, variant="oracle")
+    assert "direct-en" in str(err.value) and err.value.field == "variant"
+
+
+@pytest.mark.parametrize("variant", list(C.VARIANTS))
+def test_every_variant_grades_right_above_wrong_and_leaves_no_reference_missing(items, variant):
+    llm = ScriptedLLM()
+    rows = C.judge_correctness(llm, items, variant=variant, progress=False).set_index("answer_source", append=True)
+    right, wrong = rows.xs("bank:C", level=1).iloc[0], rows.xs("bank:I", level=1).iloc[0]
+    assert right["expected_score"] > wrong["expected_score"]
+    assert right["label"] in ("C", "P") and wrong["label"] in ("I", "P")
+    assert 0 <= wrong["expected_score"] <= 2 and 0 <= right["expected_score"] <= 2
+    missing = rows.xs("bank:C", level=1).iloc[1]
+    assert missing["status"] == "no_reference" and math.isnan(missing["expected_score"]) and missing["label"] is None
+    assert not any("Para regularizar" in u for _, u in llm.calls)  # no call at all for an answer without a reference
+    assert set(rows["metric"]) == {"answer_correctness"} and rows["prompt_version"].str.endswith(f"/{C.VARIANTS[variant].language}").all()
+
+
+def test_checks_variant_makes_two_one_token_calls_per_answer(items):
+    llm = ScriptedLLM()
+    C.judge_correctness(llm, items[items["reference"] != ""], variant="checks-en", progress=False)
+    assert len(llm.calls) == 4
+    # the two checks of one answer share everything up to the CHECK line
+    a, b = llm.calls[0][1], llm.calls[1][1]
+    assert a.split("CHECK:")[0] == b.split("CHECK:")[0]
+
+
+def test_direct_03_is_rescaled_to_0_2():
+    expected, best = C._digits({"3": 0.0}, 3)
+    assert expected == pytest.approx(2.0) and best == 3
+    assert C._digits({"0": 0.0}, 3)[0] == 0.0
+    assert C._digits({"The": -0.1}, 2) == (pytest.approx(float("nan"), nan_ok=True), None)
