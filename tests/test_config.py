@@ -1,6 +1,7 @@
 """Config loading: defaults, typos and secrets."""
 
 import pytest
+import yaml
 
 from helpers.config import load_config
 from helpers.errors import InputError
@@ -44,3 +45,22 @@ def test_secret_value_never_echoed(tmp_path):
 def test_bad_yaml_names_the_line(tmp_path):
     with pytest.raises(InputError, match="line 2"):
         load_config(write(tmp_path, "run_id: x\nretrieval: {top_k: 5]\nseed: 1\n"))
+
+
+@pytest.mark.parametrize("section, key, value, field", [
+    ("judge", "correctness_variant", "oracle", "judge.correctness_variant"),
+    ("lab", "variants", ["fewshot-en", "oracle"], "lab.variants[1]"),
+    ("lab", "combine_with", "oracle", "lab.combine_with"),
+])
+def test_unknown_correctness_variant_is_an_error_naming_file_and_field(tmp_path, section, key, value, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({section: {key: value}}), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    assert err.value.field == field and "bad.yaml" in str(err.value) and "fewshot-en" in str(err.value)
+
+
+def test_every_shipped_config_loads(root):
+    for path in sorted((root / "configs").glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg["run_id"]

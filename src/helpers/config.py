@@ -208,5 +208,19 @@ def load_config(path) -> dict:
     seg = cfg["segments"]
     if not 0 <= seg["overlap_s"] < seg["window_s"]:
         raise InputError("need 0 <= overlap_s < window_s", path=path, field="segments.overlap_s")
+    _check_variants(cfg, path)
     cfg["config_path"] = str(path)
     return cfg
+
+
+def _check_variants(cfg: dict, path) -> None:
+    """Correctness variant names must be known: a typo fails here, not ten minutes into a run."""
+    from .correctness import VARIANTS
+
+    named = [("judge.correctness_variant", cfg["judge"]["correctness_variant"])]
+    named += [(f"lab.variants[{i}]", v) for i, v in enumerate(cfg["lab"]["variants"])]
+    if cfg["lab"]["combine_with"]:
+        named.append(("lab.combine_with", cfg["lab"]["combine_with"]))
+    for field, name in named:
+        if name not in VARIANTS:
+            raise InputError(f"unknown correctness variant {name!r} (known: {', '.join(VARIANTS)})", path=path, field=field)
