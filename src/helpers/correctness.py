@@ -203,7 +203,7 @@ def _digits(top, max_grade):
     return e * 2 / max_grade, best
 
 
-def _grade(expected, max_grade=2):
+def _grade(expected):
     """Integer 0-2 grade nearest the expected grade (None for NaN)."""
     if expected is None or (isinstance(expected, float) and math.isnan(expected)):
         return None
