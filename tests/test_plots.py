@@ -48,3 +48,15 @@ def test_per_question_puts_disagreements_first():
     assert max(rows, key=rows.get) == "q3"  # the one disagreement is the top row
     assert set(rows) == {"q1", "q2", "q3", "q4"}  # q5 has no human label
     plt.close(fig)
+
+
+def test_forest_draws_intervals_that_miss_their_point_or_are_missing():
+    # with few questions a percentile interval need not contain the point estimate, and may be NaN
+    frame = pd.DataFrame({"method": ["a", "a", "b"], "set": ["bank", "all", "all"], "value": [0.5, 0.2, 0.1],
+                          "ci_low": [0.6, float("nan"), -0.1], "ci_high": [0.9, float("nan"), 0.3]})
+    fig = plots.forest(frame)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]  # best mean on top
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bank", "all"]
+    drawn = sorted(float(x) for c in ax.containers for x in c.lines[0].get_xdata())
+    assert drawn == [0.1, 0.2, 0.5]

@@ -355,8 +355,10 @@ def forest(frame: pd.DataFrame, *, x: str = "value", y: str = "method", low: str
     for j, level in enumerate(levels):
         part = frame if level is None else frame[frame[hue] == level]
         pos = np.array([order.index(m) for m in part[y]]) - (j - (len(levels) - 1) / 2) * step  # first level on top
-        ax.errorbar(part[x], pos, xerr=[part[x] - part[low], part[high] - part[x]], fmt="o", ms=5, capsize=2,
-                    color=palette[level], label=level)
+        # a percentile interval need not contain the point (few questions), and may be NaN: draw what exists
+        below = np.clip(np.nan_to_num(part[x] - part[low]), 0, None)
+        above = np.clip(np.nan_to_num(part[high] - part[x]), 0, None)
+        ax.errorbar(part[x], pos, xerr=[below, above], fmt="o", ms=5, capsize=2, color=palette[level], label=level)
     ax.axvline(0, color="grey", ls="--", lw=1)
     ax.set_yticks(range(len(order)), order)
     ax.set_xlabel(xlabel)
