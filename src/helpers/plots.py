@@ -363,7 +363,7 @@ def forest(frame: pd.DataFrame, *, x: str = "value", y: str = "method", low: str
     ax.set_yticks(range(len(order)), order)
     ax.set_xlabel(xlabel)
     if hue:
-        ax.legend(title=hue, loc="lower right", fontsize="small", framealpha=0.9)
+        ax.legend(title=hue, loc="best", fontsize="small", framealpha=0.9)
     return ax.figure
 
 
