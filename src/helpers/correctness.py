@@ -264,11 +264,11 @@ def _reasons(meter, v, fields):
 
 def _checklist(meter, v, fields, checklists):
     items = checklists[fields["question"], fields["reference"]]
-    p = [yes_probability(_one_token(meter, v.prompts[1], v.language, {"answer": fields["answer"], "item": it}, v.version))
-         for it in items]
-    p = [x for x in p if not math.isnan(x)]
+    checked = [(it, yes_probability(_one_token(meter, v.prompts[1], v.language, {"answer": fields["answer"], "item": it},
+                                               v.version))) for it in items]
+    p = [x for _, x in checked if not math.isnan(x)]
     expected = 2 * sum(p) / len(p) if p else float("nan")
-    reason = " | ".join(f"{it} {x:.2f}" for it, x in zip(items, p))
+    reason = " | ".join(f"{it} {x:.2f}" for it, x in checked)  # every item beside its own p(yes), NaN included
     return expected, _grade(expected), reason, "ok" if p else "no_score"
 
 
