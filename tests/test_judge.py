@@ -211,15 +211,19 @@ def test_every_metric_has_en_and_pt_and_a_version():
             assert texts["system"].strip() and texts["user"].strip()
 
 
-def test_generate_prompt():
-    prompts = load_prompts("generate")["answer"]
-    assert prompts["version"] == "gen-v2" and prompts["default_language"] == "pt"
-    assert prompts["pt"]["user"] == "Trechos:\n{context}\n\nPergunta: {question}"
+def test_generate_prompts_share_their_prefix():
+    # the yes/no check runs first; the answer call must reuse all of its prompt but the final question
+    gen = load_prompts("generate")
+    assert gen["answer"]["default_language"] == "pt"
     for language in ("pt", "en"):
-        assert "Os trechos recuperados não contêm a resposta." in prompts[language]["system"]
-    msgs = build_messages("answer", "pt", prompts=load_prompts("generate"), context=["a", "b"], question="Q?")
-    assert msgs[1]["content"] == "Trechos:\n[1] a\n\n[2] b\n\nPergunta: Q?"
-    assert prompt_version("answer", "pt", prompts="generate") == "gen-v2/pt"
+        check = build_messages("answer_check", language, prompts=gen, context=["a", "b"], question="Q?")
+        answer = build_messages("answer", language, prompts=gen, context=["a", "b"], question="Q?")
+        assert check[0] == answer[0]
+        assert check[1]["content"].startswith(answer[1]["content"] + "\n\n")
+        assert "[1] a\n\n[2] b" in answer[1]["content"] and answer[1]["content"].endswith("Q?")
+        # the fallback is never offered to the answer prompt: the check decides it (gen-v2 refused 17 of 26)
+        assert "não contêm a resposta" not in answer[0]["content"] + answer[1]["content"]
+    assert prompt_version("answer", "pt", prompts="generate") == "gen-v3/pt"
 
 
 @pytest.mark.parametrize("name, metric", [("judge", m) for m in METRICS] + [("generate", "answer")])

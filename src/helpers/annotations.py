@@ -22,24 +22,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, decode_text, read_csv_rows
 
 __all__ = ["read_annotations", "export_sheet", "labelling_form", "read_llmjudge", "ANNOTATION_COLUMNS"]
 
 ANNOTATION_COLUMNS = ["question_id", "answer_source", "annotator", "label"]
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.exists():
+def _read_table(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """The table as strings, and the line (CSV) or row (XLSX) each record is on."""
+    if not path.is_file():
         raise InputError("annotation file not found", path=path)
-    try:
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            return pd.read_excel(path, dtype=str, keep_default_na=False)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path) from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise InputError(f"cannot read this table: {exc}", path=path) from None
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        try:
+            df = pd.read_excel(path, dtype=str, keep_default_na=False)
+        except Exception as exc:  # noqa: BLE001 - a damaged workbook fails in zipfile, XML or openpyxl in many ways
+            raise InputError(f"cannot read this workbook ({type(exc).__name__}: {exc})", path=path) from None
+        return df, list(range(2, len(df) + 2))
+    header, rows = read_csv_rows(decode_text(path.read_bytes(), path), path)
+    return pd.DataFrame([cells for _, cells in rows], columns=header, dtype=object), [line for line, _ in rows]
 
 
 def read_annotations(paths, *, labels=("I", "P", "C"), allow_empty: bool = True) -> pd.DataFrame:
@@ -78,7 +79,7 @@ def read_annotations(paths, *, labels=("I", "P", "C"), allow_empty: bool = True)
     frames, seen = [], {}
     allowed = {str(x).upper() for x in labels}
     for path in map(Path, paths):
-        df = _read_table(path)
+        df, lines = _read_table(path)
         df.columns = [str(c).strip() for c in df.columns]
         for col in ("question_id", "label"):
             if col not in df.columns:
@@ -88,8 +89,7 @@ def read_annotations(paths, *, labels=("I", "P", "C"), allow_empty: bool = True)
         if "answer_source" not in df.columns:
             df["answer_source"] = "generated"
         rows = []
-        for i, row in enumerate(df.to_dict("records")):
-            line = i + 2
+        for line, row in zip(lines, df.to_dict("records")):
             label = str(row["label"]).strip().upper()
             qid = str(row["question_id"]).strip()
             if not qid:
@@ -238,7 +238,7 @@ def read_llmjudge(directory, *, scale=(0, 1, 2, 3)) -> pd.DataFrame:
         if not path.exists():
             raise InputError("file not found", path=path)
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in enumerate(decode_text(path.read_bytes(), path).split("\n"), 1):
             parts = line.split()
             if not parts:
                 continue
@@ -248,16 +248,18 @@ def read_llmjudge(directory, *, scale=(0, 1, 2, 3)) -> pd.DataFrame:
                 label = int(parts[3])
             except ValueError:
                 raise InputError(f"label {parts[3]!r} is not an integer", path=path, line=number, field="label") from None
-            rows.append((parts[0], parts[2], label))
-        return pd.DataFrame(rows, columns=["query_id", "doc_id", "label"])
+            rows.append((parts[0], parts[2], label, number))
+        frame = pd.DataFrame(rows, columns=["query_id", "doc_id", "label", "line"])
+        twice = frame[frame.duplicated(["query_id", "doc_id"])]
+        if len(twice):
+            raise InputError("this (query, passage) pair is labelled twice", path=path, line=int(twice["line"].iloc[0]))
+        return frame.drop(columns="line")
 
     human = qrels(directory / "llmjudge_test_qrel_idx.txt").rename(columns={"label": "human"})
-    if human.duplicated(["query_id", "doc_id"]).any():
-        raise InputError("a (query, passage) pair is labelled twice", path=directory / "llmjudge_test_qrel_idx.txt")
     queries = {}
     qfile = directory / "llm4eval_query_2024.txt"
     if qfile.exists():
-        for line in qfile.read_text(encoding="utf-8").splitlines():
+        for line in decode_text(qfile.read_bytes(), qfile).split("\n"):
             if "\t" in line:
                 qid, text = line.split("\t", 1)
                 queries[qid.strip()] = text.strip()

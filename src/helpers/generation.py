@@ -11,44 +11,40 @@ and time span, so the answer can be traced back to the video.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 import pandas as pd
 
+from .context import SCORERS, clock, content_stems, render_context, segment_pieces, select_evidence
 from .errors import InputError
 
-__all__ = ["build_context", "trim_to_query", "generate_answers", "ANSWER_COLUMNS"]
+__all__ = ["build_context", "trim_to_query", "generate_answers", "is_abstention", "with_diagnostics", "ABSTENTION", "FALLBACK", "ANSWER_COLUMNS"]
+
+# The answer when the excerpts do not state it (both prompt languages, see prompts/generate.yaml),
+# and the part of it that is_abstention looks for (gen-v2 answers wrote the sentence themselves).
+FALLBACK = "Os trechos recuperados não contêm a resposta."
+ABSTENTION = "não contêm a resposta"
+
+
+def is_abstention(answer: str) -> bool:
+    """Whether a generated answer is the prompt's fallback, i.e. says the segments do not hold the answer.
+
+    Examples
+    --------
+    >>> is_abstention("Os trechos recuperados não contêm a resposta."), is_abstention("É a U-Net.")
+    (True, False)
+    """
+    return ABSTENTION in " ".join(str(answer).lower().split())
 
 ANSWER_COLUMNS = [
-    "question_id", "answer", "prompt_version", "segment_ids", "context", "context_tokens", "prompt_tokens",
+    "question_id", "answer", "p_answerable", "prompt_version", "segment_ids", "context", "context_tokens", "prompt_tokens",
     "completion_tokens", "latency_s", "finish_reason", "cache_hit", "backend", "model",
 ]
-
-# Portuguese function words that say nothing about a question's topic.
-_STOP = set(
-    """a o as os um uma uns umas de da do das dos em na no nas nos por para pra com sem que qual quais
-    quando como onde porque por que é e ou se ser são foi era tem ter há isso isto esse essa este esta
-    ele ela eles elas eu você vocês a gente me te lhe nos mais menos muito muita já não sim também
-    ao aos à às pelo pela pelos pelas entre sobre até depois antes então tá né aí lá aqui vai vou
-    faz fazer fica ficar dá dar""".split()
-)
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", unicodedata.normalize("NFC", text.lower()))
-
-
-def _stem(word: str) -> str:
-    return word[:5]
-
 
 def trim_to_query(text: str, question: str, max_words: int) -> str:
     """The ``max_words``-word run of ``text`` sharing most content words with ``question``.
 
     Examples
     --------
-    >>> trim_to_query("a b c dropout desliga neurônios d e f", "o que faz o dropout?", 3)
+    >>> trim_to_query("a b c dropout desliga neurônios d e f", "o dropout desliga neurônios?", 3)
     '… dropout desliga neurônios …'
     """
     words = text.split()
@@ -56,8 +52,8 @@ def trim_to_query(text: str, question: str, max_words: int) -> str:
         return text
     if max_words <= 0:
         return ""
-    q = {_stem(w) for w in _words(question) if w not in _STOP and len(w) > 2}
-    hits = [1 if any(_stem(w) in q for w in _words(tok)) else 0 for tok in words]
+    q = content_stems(question)
+    hits = [1 if content_stems(tok) & q else 0 for tok in words]
     best, best_start, run = -1, 0, sum(hits[:max_words])
     for start in range(0, len(words) - max_words + 1):
         if start:
@@ -68,12 +64,8 @@ def trim_to_query(text: str, question: str, max_words: int) -> str:
     return ("… " if best_start > 0 else "") + piece + (" …" if best_start + max_words < len(words) else "")
 
 
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def build_context(question: str, retrieved: pd.DataFrame, *, n_segments: int = 3, budget_tokens: int = 600, count_tokens=None) -> tuple[str, list[str], int]:
+def build_context(question: str, retrieved: pd.DataFrame, *, n_segments: int = 3, budget_tokens: int = 600, selection: str = "truncate",
+                  embed=None, count_tokens=None) -> tuple[str, list[str], int]:
     """The numbered context block the generator sees for one question.
 
     Parameters
@@ -85,7 +77,15 @@ def build_context(question: str, retrieved: pd.DataFrame, *, n_segments: int = 3
     n_segments : int
         How many of the top-ranked segments to include.
     budget_tokens : int
-        Token budget of the whole block, shared equally by the segments.
+        Token budget of the whole block.
+    selection : {"truncate", "e5", "lexical", "hybrid"}
+        ``"truncate"``: each of the top ``n_segments`` segments gets an equal
+        share of the budget and is cut to its stretch sharing most words with
+        the question. The others pick the cues of those segments most similar
+        to the question, by that score, with their neighbours, in transcript
+        order (:func:`helpers.context.select_evidence`).
+    embed : callable, optional
+        ``embed(texts, kind) -> unit vectors`` for ``"e5"`` and ``"hybrid"``.
     count_tokens : callable, optional
         ``count_tokens(text) -> int``; default about 3.5 characters per token
         (Qwen2.5 on Portuguese speech: 3.4). The estimate is the default on
@@ -95,6 +95,7 @@ def build_context(question: str, retrieved: pd.DataFrame, *, n_segments: int = 3
     Returns
     -------
     (context, segment_ids, tokens)
+        ``segment_ids``: the segments the context's text comes from, best-ranked first.
 
     Examples
     --------
@@ -106,11 +107,21 @@ def build_context(question: str, retrieved: pd.DataFrame, *, n_segments: int = 3
     if n_segments < 1:
         raise InputError(f"must be >= 1, got {n_segments}", field="context_segments")
     count = count_tokens or (lambda t: max(1, round(len(t) / 3.5)))
+    if selection != "truncate":
+        if selection not in SCORERS:
+            raise InputError(f"unknown context selection {selection!r}; use truncate, {', '.join(SCORERS)}", field="context_selection")
+        chosen = select_evidence(question, segment_pieces(retrieved, n_segments=n_segments), budget_tokens=budget_tokens,
+                                 scorer=selection, embed=embed, count_tokens=count)
+        context = render_context(chosen)
+        ids = chosen.sort_values("rank")["segment_id"].drop_duplicates().tolist()
+        return context, ids, count(context)
+    if retrieved.empty:
+        raise InputError("no retrieved segments to build a context from", field="retrievals")
     top = retrieved.sort_values("rank").head(n_segments)
     share = max(16, budget_tokens // max(1, len(top)))
     blocks, ids = [], []
     for i, row in enumerate(top.itertuples(), start=1):
-        header = f"[{i}] {row.lecture_id} {_clock(row.start_s)}-{_clock(row.end_s)}: "
+        header = f"[{i}] {row.lecture_id} {clock(row.start_s)}-{clock(row.end_s)}: "
         text = row.text
         n_tok = count(text)
         if n_tok > share:
@@ -127,8 +138,15 @@ def build_context(question: str, retrieved: pd.DataFrame, *, n_segments: int = 3
 
 
 def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, prompts="generate", language: str = "pt", n_segments: int = 3,
-                     budget_tokens: int = 600, max_tokens: int = 160, temperature: float = 0.0, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                     budget_tokens: int = 600, selection: str = "truncate", embed=None, max_tokens: int = 160, temperature: float = 0.0,
+                     seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Answer every question from its retrieved segments.
+
+    Two calls per question, one decision each: ``answer_check`` asks whether
+    the context states the answer (one token; ``p_answerable`` is P(yes) from
+    its log-probabilities); when P(yes) < 0.5 the answer is :data:`FALLBACK`
+    and nothing is generated, else ``answer`` writes it. Both prompts share
+    their prefix, so the second call reads only the last few tokens.
 
     Parameters
     ----------
@@ -144,6 +162,8 @@ def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, p
         (:func:`helpers.judge.load_prompts`).
     language : {"pt", "en"}
         Prompt language.
+    n_segments, budget_tokens, selection, embed
+        How the context is built (:func:`build_context`).
 
     Returns
     -------
@@ -152,22 +172,53 @@ def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, p
     """
     from tqdm.auto import tqdm
 
+    from .correctness import yes_probability
     from .judge import build_messages, prompt_version
 
     version = prompt_version("answer", language, prompts=prompts)
+    check_version = prompt_version("answer_check", language, prompts=prompts)
     rows = []
     bar = tqdm(questions.itertuples(), total=len(questions), desc="answers", disable=not progress)
     for q in bar:
         ret = retrieved[retrieved["question_id"] == q.question_id]
         context, ids, ctx_tokens = build_context(q.question, ret, n_segments=n_segments, budget_tokens=budget_tokens,
-                                                 count_tokens=None)
-        messages = build_messages("answer", language, prompts=prompts, question=q.question, context=context)
-        out = llm.chat(messages, prompt_version=version, max_tokens=max_tokens, temperature=temperature, seed=seed)
+                                                 selection=selection, embed=embed)
+        fields = dict(prompts=prompts, question=q.question, context=context)
+        # one decision per call: first, do the excerpts state the answer? (one token, P(yes) from its log-probabilities)
+        check = llm.chat(build_messages("answer_check", language, **fields), prompt_version=check_version, max_tokens=1,
+                         temperature=0.0, seed=seed, top_logprobs=10)
+        p_yes = yes_probability(check.logprobs[0]["top"]) if check.logprobs else float("nan")
+        if p_yes == p_yes and p_yes < 0.5:  # "no" likelier: abstain without generating (NaN: no log-probabilities, answer)
+            out = check
+            text, completion_tokens, finish = FALLBACK, 0, "abstained"
+        else:
+            out = llm.chat(build_messages("answer", language, **fields), prompt_version=version, max_tokens=max_tokens,
+                           temperature=temperature, seed=seed)
+            text, completion_tokens, finish = out.text, out.completion_tokens, out.finish_reason
         rows.append({
-            "question_id": q.question_id, "answer": out.text, "prompt_version": version, "segment_ids": list(ids), "context": context,
-            "context_tokens": ctx_tokens, "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
-            "latency_s": out.latency_s, "finish_reason": out.finish_reason,
-            "cache_hit": out.cached, "backend": llm.backend, "model": llm.fingerprint,
+            "question_id": q.question_id, "answer": text, "p_answerable": p_yes, "prompt_version": f"{check_version}+{version}",
+            "segment_ids": list(ids), "context": context, "context_tokens": ctx_tokens, "prompt_tokens": out.prompt_tokens,
+            "completion_tokens": completion_tokens, "latency_s": check.latency_s + (out.latency_s if out is not check else 0.0),
+            "finish_reason": finish, "cache_hit": check.cached and out.cached, "backend": llm.backend, "model": llm.fingerprint,
         })
         bar.set_postfix(cached=sum(r["cache_hit"] for r in rows))
     return pd.DataFrame(rows, columns=ANSWER_COLUMNS)
+
+
+def with_diagnostics(answers: pd.DataFrame, questions: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """``answers`` with ``answerable``, ``evidence_recall`` and ``abstained`` per question.
+
+    ``answerable``: the question has gold spans; ``evidence_recall``: share of
+    them whose cues are whole in the context (:func:`helpers.context.evidence_recall`,
+    NaN when not answerable); ``abstained``: the answer is the prompt's
+    fallback (:func:`is_abstention`).
+    """
+    from .context import _spans, evidence_recall
+
+    gold = questions.set_index("question_id")["gold_spans"]
+    out = answers.copy()
+    spans = [gold.get(q, []) for q in out["question_id"]]
+    out["answerable"] = [bool(_spans(s)) for s in spans]
+    out["evidence_recall"] = [evidence_recall(c, s, segments) for c, s in zip(out["context"], spans)]
+    out["abstained"] = out["answer"].map(is_abstention)
+    return out

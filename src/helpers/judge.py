@@ -722,9 +722,11 @@ JUDGMENT_COLUMNS = [
 #: What each metric's prompt needs from an item.
 METRIC_FIELDS = {
     "answer_relevance": ("question", "answer"),
+    "answer_relevance_direct": ("question", "answer"),
     "context_relevance": ("question", "segment"),
     "context_relevance_direct": ("question", "segment"),
     "groundedness": ("context", "answer"),
+    "groundedness_direct": ("context", "answer"),
 }
 
 _RETRY = {

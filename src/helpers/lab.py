@@ -90,7 +90,8 @@ def score_table(items: pd.DataFrame, *, llm=None, variants=(), relevance: bool =
     variants : sequence of str
         Keys of :data:`helpers.correctness.VARIANTS`.
     relevance : bool
-        Also score the study's Answer Relevance (question and answer only).
+        Also the study's Answer Relevance, with reasons (``answer_relevance``)
+        and in one digit (``answer_relevance_direct``).
     embedder : helpers.embeddings.Embedder, optional
         For the E5 answer-reference cosine.
 
@@ -119,11 +120,12 @@ def score_table(items: pd.DataFrame, *, llm=None, variants=(), relevance: bool =
         rows = judge_correctness(llm, items, variant=name, progress=progress)
         parts.append(_long(items, rows["expected_score"], name, "llm", rows["latency_s"].to_numpy(),
                            grade=rows["score"], status=rows["status"], hit=rows["cache_hit"]))
-    if relevance:
-        rows = judge_items(llm, items, "answer_relevance", language="en", progress=progress)
-        score = rows["expected_score"].where(rows["expected_score"].notna(), rows["score"])
-        parts.append(_long(items, score, "answer_relevance", "llm", rows["latency_s"].to_numpy(),
-                           grade=rows["score"], status=rows["status"], hit=rows["cache_hit"]))
+    if relevance:  # the study's judge with its reasons, and in one digit: what do the reasons add?
+        for metric in ("answer_relevance", "answer_relevance_direct"):
+            rows = judge_items(llm, items, metric, language="en", progress=progress)
+            score = rows["expected_score"].where(rows["expected_score"].notna(), rows["score"])
+            parts.append(_long(items, score, metric, "llm", rows["latency_s"].to_numpy(),
+                               grade=rows["score"], status=rows["status"], hit=rows["cache_hit"]))
     return pd.concat(parts, ignore_index=True)[LAB_COLUMNS]
 
 

@@ -285,6 +285,7 @@ class LlamaCppLLM(LLM):
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
             "llama_cpp_python": self._llama_cpp.__version__,
+            "llama_build": llama_build_info(),
         }
 
     def _piece(self, token: int) -> str:
@@ -356,6 +357,27 @@ class LlamaCppLLM(LLM):
             logprobs=logprobs,
             finish_reason=finish,
         )
+
+
+_LLAMA_BUILD: dict = {}
+
+
+def llama_build_info() -> dict:
+    """The llama.cpp build in use, read once per process: ``flavour`` (as ``make setup``
+    recorded it in ``<venv>/llama-build.json``; ``"unknown"`` when that record is missing
+    or does not describe the loaded library), its ``cmake_args`` and llama.cpp's ``system_info``."""
+    if not _LLAMA_BUILD:
+        import llama_cpp
+
+        from .llama_build import read_record
+
+        info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+        record = read_record() or {}
+        if record.get("llama_cpp_python") == llama_cpp.__version__ and record.get("system_info") == info:
+            _LLAMA_BUILD.update(flavour=record.get("flavour", "unknown"), cmake_args=record.get("cmake_args", ""), system_info=info)
+        else:
+            _LLAMA_BUILD.update(flavour="unknown", system_info=info)
+    return dict(_LLAMA_BUILD)
 
 
 def _file_sha256(path) -> str:

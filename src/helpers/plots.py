@@ -396,3 +396,47 @@ def interval_widths(curve: pd.DataFrame, *, n: str = "n", width: str = "width", 
     ax.set_ylabel("width of the 95% interval\n(share of correct answers)")
     ax.set_ylim(bottom=0)
     return ax.figure
+
+
+def evidence_and_abstentions(answers: pd.DataFrame, *, question="question_id", recall="evidence_recall", abstained="abstained",
+                             answerable="answerable", ax=None):
+    """Per question: was the gold evidence in the context, and did the generator abstain?
+
+    One bar per question, its height the evidence recall (share of the gold
+    spans whole in the context); blue when the generator answered, red when
+    it said the segments do not hold the answer. Questions the lectures do
+    not answer get a grey bar at full height: abstaining is right there.
+
+    Examples
+    --------
+    >>> ax = evidence_and_abstentions(pd.DataFrame({"question_id": ["q1", "q2", "q3"], "evidence_recall": [1.0, 0.0, np.nan],
+    ...                                             "abstained": [False, True, True], "answerable": [True, True, False]}))
+    >>> [round(p.get_height(), 1) for p in ax.patches]
+    [1.0, 0.0, 1.0]
+    """
+    ax = _ax(ax, figsize=(10, 3.6))
+    df = answers.sort_values(question).reset_index(drop=True)
+    x = np.arange(len(df))
+    ok = df[answerable].astype(bool).to_numpy()
+    abst = df[abstained].astype(bool).to_numpy()
+    height = np.where(ok, df[recall].fillna(0.0).to_numpy(float), 1.0)
+    colour = np.where(~ok, "0.75", np.where(abst, "tab:red", "tab:blue"))
+    bars = ax.bar(x, np.maximum(height, 0.0), color=colour)
+    for i in np.flatnonzero(~ok & ~abst):  # the lectures do not answer it, and the generator answered anyway
+        bars[i].set_hatch("//")
+        bars[i].set_edgecolor("tab:red")
+    for i in np.flatnonzero(ok & (height == 0)):  # a zero bar is invisible: mark it
+        ax.plot(i, 0.02, marker="v", color=colour[i], markersize=6)
+    ax.set_xticks(x, df[question], rotation=90)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("evidence recall")
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color="tab:blue", label="answered"), Patch(color="tab:red", label="abstained"),
+                       Patch(color="0.75", label="not answerable, abstained (right)"),
+                       Patch(facecolor="0.75", edgecolor="tab:red", hatch="//", label="not answerable, answered (made up)")],
+              loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=4, fontsize="small")
+    n_ok = int(ok.sum())
+    ax.set_title(f"evidence recall {np.nanmean(df.loc[ok, recall]) if n_ok else float('nan'):.2f} on {n_ok} answerable questions; "
+                 f"abstained on {int((abst & ok).sum())} of them and on {int((abst & ~ok).sum())} of {int((~ok).sum())} unanswerable")
+    return ax

@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, decode_text
 from .transcripts import parse_time
 
 __all__ = [
@@ -249,13 +249,7 @@ def _expand(paths) -> list[Path]:
 
 
 def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise InputError(f"byte 0x{raw[err.start]:02x} is not UTF-8; save the file as UTF-8", path=path, line=line) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return decode_text(path.read_bytes(), path)
 
 
 def _norm(name: str) -> str:
@@ -272,7 +266,7 @@ def _section_of(line: str):
     name = _norm(m["name"])
     q = _QUESTION_NAME.match(name)
     if q:
-        return "question", int(q["n"]), m["value"]
+        return "question", q["n"], m["value"]  # the digits; _parse_record checks their size
     s = _SEGMENTS_NAME.match(name)
     if s:
         return "segments", " ".join(m["name"].split()[3:]), m["value"]
@@ -362,7 +356,10 @@ def _parse_record(lines, start, stop, path):
                 f"record has no '**{_header_label(key)}**:' section", path=path, line=start + 1, field=label
             )
 
-    number = found["question"][1]
+    digits = found["question"][1]
+    if len(digits.lstrip("0")) > 15:  # int() refuses thousands of digits; tables hold 64-bit numbers
+        raise InputError(f"question number {digits[:20]}... is too large", path=path, line=start + 1, field="Pergunta")
+    number = int(digits)
     qid = _question_id(number)
     q = {
         "question_id": qid,

@@ -15,11 +15,12 @@ of recall and MRR.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, decode_text, read_csv_rows
 from .index import search
 
 __all__ = ["read_questions", "read_answer_bank", "parse_gold_spans", "retrieve", "relevant_segments", "retrieval_metrics", "summarise_metrics"]
@@ -56,6 +57,14 @@ def parse_gold_spans(value, *, path=None, line=None) -> list[tuple[str, float, f
     return spans
 
 
+def _read_csv(path, not_found: str) -> tuple[pd.DataFrame, list[int]]:
+    """A UTF-8 CSV file as a frame of strings (as ``pd.read_csv(dtype=str, keep_default_na=False)``) and each row's line."""
+    if not Path(path).is_file():
+        raise InputError(not_found, path=path)
+    header, rows = read_csv_rows(decode_text(Path(path).read_bytes(), path), path)
+    return pd.DataFrame([cells for _, cells in rows], columns=header, dtype=object), [line for line, _ in rows]
+
+
 def read_questions(path) -> pd.DataFrame:
     """Read a question file (CSV, UTF-8).
 
@@ -75,14 +84,7 @@ def read_questions(path) -> pd.DataFrame:
     --------
     >>> qs = read_questions("data/sample/questions.csv")  # doctest: +SKIP
     """
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("question file not found", path=path) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path) from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"not valid CSV: {exc}", path=path) from None
+    df, lines = _read_csv(path, "question file not found")
     for col in ("question_id", "question"):
         if col not in df.columns:
             raise InputError(f"missing column (found: {', '.join(df.columns)})", path=path, field=col)
@@ -93,8 +95,7 @@ def read_questions(path) -> pd.DataFrame:
             df[col] = ""
     seen = {}
     spans, seg_ids = [], []
-    for i, row in df.iterrows():
-        line = int(i) + 2  # header is line 1
+    for line, (_, row) in zip(lines, df.iterrows()):
         qid = row["question_id"].strip()
         if not qid:
             raise InputError("empty question_id", path=path, line=line, field="question_id")
@@ -140,19 +141,13 @@ def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=("I"
     >>> bank["label"].value_counts().to_dict()  # doctest: +SKIP
     {'C': 28, 'P': 28, 'I': 28}
     """
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("answer bank not found", path=path) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path) from None
+    df, lines = _read_csv(path, "answer bank not found")
     for col in ("question_id", "answer_source", "answer", "label"):
         if col not in df.columns:
             raise InputError(f"missing column (found: {', '.join(df.columns)})", path=path, field=col)
     known = set(questions["question_id"]) if questions is not None else None
     seen = {}
-    for i, row in df.iterrows():
-        line = int(i) + 2
+    for line, (_, row) in zip(lines, df.iterrows()):
         for col in ("question_id", "answer_source", "answer"):
             if not row[col].strip():
                 raise InputError(f"empty {col}", path=path, line=line, field=col)
@@ -165,7 +160,7 @@ def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=("I"
             raise InputError(f"{key} repeats line {seen[key]}", path=path, line=line, field="answer_source")
         seen[key] = line
     df = df.apply(lambda c: c.str.strip())
-    df["line"] = range(2, len(df) + 2)
+    df["line"] = np.asarray(lines, dtype=np.int64)
     return df
 
 
@@ -266,3 +261,25 @@ def summarise_metrics(metrics: pd.DataFrame) -> pd.Series:
     out["n_answerable"] = len(ans)
     out["n_questions"] = len(metrics)
     return out
+
+
+def select_questions(questions: pd.DataFrame, question_ids=()) -> pd.DataFrame:
+    """The rows of ``questions`` whose id is in ``question_ids`` (all of them when it is empty), in file order.
+
+    Raises
+    ------
+    InputError
+        An id not in the question file (field ``question_ids``).
+
+    Examples
+    --------
+    >>> qs = pd.DataFrame({"question_id": ["q1", "q2"], "question": ["a?", "b?"]})
+    >>> select_questions(qs, ["q2"])["question_id"].tolist()
+    ['q2']
+    """
+    if not len(question_ids):
+        return questions.reset_index(drop=True)
+    unknown = sorted(set(map(str, question_ids)) - set(questions["question_id"]))
+    if unknown:
+        raise InputError(f"not in the question file: {', '.join(unknown)}", field="question_ids")
+    return questions[questions["question_id"].isin(list(map(str, question_ids)))].reset_index(drop=True)

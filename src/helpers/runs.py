@@ -14,6 +14,13 @@ input files, the helpers' source and the fingerprints of the stages before
 it); a stage whose fingerprint matches the manifest and whose outputs exist
 is reused, not re-run. The manifest is rewritten after every stage, so a
 crash keeps what finished.
+
+A run holds its folder (an ``flock`` on ``.run.lock``, dropped by the kernel
+however the run ends): a second run on the same folder stops at once, naming
+the folder and the holder's pid. Every file written here (tables, models/*.json,
+the manifest) is written to a temporary file beside it and renamed over it, so
+a full disk or a read-only folder leaves the previous file intact and raises
+:class:`~helpers.errors.WriteError` naming the file.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, RunInUseError, WriteError
 
 __all__ = [
     "STAGES",
@@ -85,6 +92,7 @@ def _p01(cfg):
         "embedding_backend": cfg["embedding"]["backend"],
         "embedding_model": cfg["embedding"]["model"],
         "index_type": cfg["index"]["type"],
+        "index_options": {k: int(v) for k, v in cfg["index"].items() if k != "type" and v},
     }
 
 
@@ -108,6 +116,7 @@ def _p03(cfg):
         "question_ids": [str(q) for q in g["questions"]],
         "context_segments": int(g["context_segments"]),
         "context_budget_tokens": int(g["context_budget_tokens"]),
+        "context_selection": g["context_selection"],
         "max_tokens": int(g["max_tokens"]),
         "language": g["language"],
         "temperature": float(g["temperature"]),
@@ -128,6 +137,8 @@ def _p04(cfg):
         "max_retries": int(j["max_retries"]),
         "context_relevance_top": int(j["context_relevance_top"]),
         "context_relevance_reasons": bool(j["context_relevance_reasons"]),
+        "answer_relevance_reasons": bool(j["answer_relevance_reasons"]),
+        "groundedness_reasons": bool(j["groundedness_reasons"]),
         "groundedness_answer_bank": bool(j["groundedness_answer_bank"]),
         "correctness_variant": j["correctness_variant"],
         "answer_bank": cfg["answer_bank"],
@@ -189,19 +200,68 @@ def stage_parameters(name: str, cfg: dict, run_dir) -> dict:
 # ---------------------------------------------------------------- tables
 
 
+def _remove_quietly(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def write_atomic(path, write) -> Path:
+    """Write a file through ``write(tmp)`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    Readers, a crash or a full disk see the old file or the new one, never a
+    part of one. Any OSError (no space, read-only file system, permission
+    denied) becomes a :class:`~helpers.errors.WriteError` naming ``path``;
+    the temporary file is removed and the previous ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> p = write_atomic(os.path.join(tempfile.mkdtemp(), "a.txt"), lambda tmp: tmp.write_text("hi"))
+    >>> p.read_text(), os.listdir(p.parent)
+    ('hi', ['a.txt'])
+    """
+    path = Path(path)
+    # hidden and unique (pid + random), so two writers never share one and no output glob matches it
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the bytes are on disk before the name points at them
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise WriteError(path, exc) from exc
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return path
+
+
+def _write_json(path, obj) -> Path:
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def write_table(df: pd.DataFrame, run_dir, name: str) -> Path:
     """Write ``df`` as ``<run_dir>/<name>.parquet`` atomically and return the path.
+
+    Raises
+    ------
+    WriteError
+        The disk is full or the folder read-only; the previous table is intact.
 
     Examples
     --------
     >>> write_table(segments, "data/runs/sample", "segments")  # doctest: +SKIP
     """
     path = Path(run_dir) / f"{name}.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def read_table(run_dir, name: str) -> pd.DataFrame:
@@ -215,10 +275,7 @@ def read_table(run_dir, name: str) -> pd.DataFrame:
 
 def record_model(run_dir, role: str, info: dict) -> Path:
     """Record what a stage knows about a model (file, hash, ...) for the manifest."""
-    path = Path(run_dir) / "models" / f"{role}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    return path
+    return _write_json(Path(run_dir) / "models" / f"{role}.json", info)
 
 
 def embedding_spec(run_dir) -> dict:
@@ -328,9 +385,7 @@ def _write_manifest(run_dir: Path, manifest: dict) -> None:
     manifest["timings_s"] = {k: v.get("seconds") for k, v in manifest["stages"].items()}
     manifest["artefacts"] = [a for s in manifest["stages"].values() for a in s.get("outputs", [])]
     manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    tmp = run_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, run_dir / "manifest.json")
+    _write_json(run_dir / "manifest.json", manifest)
 
 
 # ---------------------------------------------------------------- runner
@@ -343,6 +398,88 @@ def declared_parameters(notebook) -> dict:
     return pm.inspect_notebook(str(notebook))
 
 
+LOCK_FILE = ".run.lock"
+
+
+class RunLock:
+    """Exclusive hold on a run folder, so two runs never write one folder at once.
+
+    An ``flock`` on ``<run_dir>/.run.lock``, which holds the holder's pid.
+    The kernel drops the lock when the process ends however it ends (exit,
+    exception, SIGKILL), so a lock file left behind holds nothing.
+
+    Raises
+    ------
+    RunInUseError
+        From :meth:`acquire`, naming the run folder and the holder's pid.
+    """
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_FILE
+        self._fd = None
+
+    def _holder(self, fd):
+        for _ in range(20):  # the holder writes its pid just after it takes the lock
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            if text.isdigit():
+                return int(text)
+            time.sleep(0.05)
+        return None
+
+    def acquire(self) -> "RunLock":
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise WriteError(self.path, exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = self._holder(fd)
+            os.close(fd)
+            raise RunInUseError(self.run_dir, pid) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _holding_run_folder(fn):
+    """``fn(config, ...)`` (the runner) with its run folder locked (:class:`RunLock`)."""
+    import functools
+
+    @functools.wraps(fn)
+    def locked(config, *args, **kwargs):
+        from .config import load_config
+
+        cfg = load_config(config) if not isinstance(config, dict) else config
+        with RunLock(Path(cfg["runs_dir"]) / cfg["run_id"]):
+            return fn(cfg, *args, **kwargs)
+
+    return locked
+
+
+@_holding_run_folder
 def run_config(config, *, stages=None, force: bool = False, progress: bool = True, log=print) -> Path:
     """Execute a config's notebooks in order into its run folder.
 
@@ -368,6 +505,10 @@ def run_config(config, *, stages=None, force: bool = False, progress: bool = Tru
     ------
     InputError
         For a bad config, or a parameter a notebook does not declare.
+    RunInUseError
+        Another run holds the run folder (its pid is in the message).
+    WriteError
+        The run folder cannot be written (full disk, read-only).
 
     Examples
     --------

@@ -23,7 +23,8 @@ from .errors import InputError
 
 __all__ = ["window", "segment_files", "expand_paths", "SEGMENT_COLUMNS"]
 
-SEGMENT_COLUMNS = ["segment_id", "lecture_id", "start_s", "end_s", "text", "n_words", "n_cues", "source"]
+SEGMENT_COLUMNS = ["segment_id", "lecture_id", "start_s", "end_s", "text", "n_words", "n_cues", "source",
+                   "cue_start_s", "cue_end_s", "cue_text"]
 
 
 def window(cues: pd.DataFrame, window_s: float = 160.0, overlap_s: float = 40.0, *, lecture_id: str = "lecture") -> pd.DataFrame:
@@ -91,6 +92,10 @@ def window(cues: pd.DataFrame, window_s: float = 160.0, overlap_s: float = 40.0,
                 "n_words": len(text.split()),
                 "n_cues": j - i,
                 "source": cues.attrs.get("path", ""),
+                # the cues themselves, so 03 can pick evidence inside the window (helpers.context)
+                "cue_start_s": [float(x) for x in starts[i:j]],
+                "cue_end_s": [float(x) for x in ends[i:j]],
+                "cue_text": list(texts[i:j]),
             }
         )
         if j >= n:
@@ -174,4 +179,7 @@ def _record_segments(cues: pd.DataFrame, path: Path) -> pd.DataFrame:
     segs["n_words"] = segs["text"].str.split().str.len()
     segs["n_cues"] = 1
     segs["source"] = str(path)
+    segs["cue_start_s"] = [[s] for s in segs["start_s"]]
+    segs["cue_end_s"] = [[e] for e in segs["end_s"]]
+    segs["cue_text"] = [[t] for t in segs["text"]]
     return segs[SEGMENT_COLUMNS]

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, decode_text
 
 __all__ = ["read_transcript", "parse_time", "SUPPORTED_FORMATS", "CUE_COLUMNS"]
 
@@ -108,7 +108,10 @@ def parse_time(value, *, path=None, line=None, field=None) -> float:
     if isinstance(value, bool):
         raise InputError(f"cannot read {value!r} as a time", path=path, line=line, field=field)
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = math.inf
     else:
         text = str(value).strip()
         m = _CLOCK.match(text)
@@ -116,7 +119,8 @@ def parse_time(value, *, path=None, line=None, field=None) -> float:
             minutes, secs = int(m["m"]), float(m["s"].replace(",", "."))
             if m["h"] is not None and minutes >= 60 or secs >= 60:
                 raise InputError(f"cannot read {text!r} as a time: minutes and seconds must be < 60", path=path, line=line, field=field)
-            seconds = int(m["h"] or 0) * 3600 + minutes * 60 + secs
+            # float(): an hour count of thousands of digits is too large, not an int() ValueError
+            seconds = float(m["h"] or 0) * 3600 + minutes * 60 + secs
         else:
             try:
                 seconds = float(text.replace(",", ".")) if re.fullmatch(r"[+-]?\d+(?:[.,]\d+)?", text) else float("nan")
@@ -189,11 +193,12 @@ def read_transcript(path, *, format: str | None = None, tier: str | None = None)
     rows, used_tier = reader(text, path, tier) if fmt == "textgrid" else (reader(text, path), None)
     if not rows:
         raise InputError(f"no cues found in this {fmt} file", path=path)
-    for row in rows:
+    for i, row in enumerate(rows):
         if row["end_s"] < row["start_s"]:
-            raise InputError(
-                f"cue ends ({row['end_s']} s) before it starts ({row['start_s']} s)", path=path, line=row["line"]
-            )
+            message = f"cue ends ({row['end_s']} s) before it starts ({row['start_s']} s)"
+            if not row["line"]:  # JSON: no line numbers, name the item as its other errors do
+                raise InputError(f"segment {i}: {message}", path=path, field="end")
+            raise InputError(message, path=path, line=row["line"])
     frame = pd.DataFrame(rows)
     extra = [c for c in frame.columns if c not in CUE_COLUMNS]
     frame = frame[CUE_COLUMNS + extra]
@@ -208,18 +213,8 @@ def read_transcript(path, *, format: str | None = None, tier: str | None = None)
 
 
 def _read_text(path: Path, *, allow_utf16: bool = False) -> str:
-    raw = path.read_bytes()
-    if allow_utf16 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Praat writes UTF-16 when text is not ASCII
-        text = raw.decode("utf-16")
-    else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as err:
-            line = raw.count(b"\n", 0, err.start) + 1
-            raise InputError(
-                f"byte 0x{raw[err.start]:02x} is not UTF-8; save the file as UTF-8", path=path, line=line
-            ) from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Praat writes UTF-16 (with a byte-order mark) when the text is not ASCII
+    text = decode_text(path.read_bytes(), path, allow_utf16=allow_utf16)
     if not text.strip():
         raise InputError("file is empty", path=path)
     return text
@@ -327,15 +322,20 @@ def _table_row(record, path, line, where):
     return row
 
 
-def _json_error(err, path):
-    return InputError(f"invalid JSON: {err.msg} (column {err.colno})", path=path, line=err.lineno)
+def _load_json(text, path, line=None):
+    """json.loads, with every failure an InputError (``line``: the JSONL line ``text`` is)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"invalid JSON: {err.msg} (column {err.colno})", path=path, line=line or err.lineno) from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise InputError("invalid JSON: a number has too many digits", path=path, line=line) from None
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deeply", path=path, line=line) from None
 
 
 def _read_json(text, path):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise _json_error(err, path) from None
+    data = _load_json(text, path)
     if isinstance(data, dict):
         for key in ("segments", "cues", "chunks"):
             if isinstance(data.get(key), list):
@@ -363,10 +363,7 @@ def _read_jsonl(text, path):
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"invalid JSON: {err.msg} (column {err.colno})", path=path, line=number) from None
+        item = _load_json(line, path, number)
         rows.append(_table_row(item, path, number, "this line"))
     return rows
 
@@ -379,8 +376,17 @@ def _read_csv(text, path):
         except csv.Error:
             delimiter = ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    done = [0]  # the last line of the last row read
+    try:
+        return _csv_cues(reader, path, done)
+    except csv.Error as err:  # e.g. a cell larger than the csv module's limit
+        raise InputError(f"not valid CSV: {err}", path=path, line=done[0] + 1) from None
+
+
+def _csv_cues(reader, path, done):
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
+    done[0] = reader.line_num
     for field in ("start_s", "end_s", "text"):
         if not any(a in (h.lower() for h in header) for a in _ALIASES[field]):
             raise InputError(
@@ -395,6 +401,7 @@ def _read_csv(text, path):
         if None in record:
             raise InputError(f"row has more cells than the header ({len(header)})", path=path, line=number)
         rows.append(_table_row(record, path, number, "this row"))
+        done[0] = number
     return rows
 
 
@@ -435,6 +442,16 @@ def _read_textgrid(text, path, tier):
         pos += 1
         return token[1], token[2]
 
+    def count(what):
+        value, line = take("n", what)
+        if value < 0 or not value.is_integer():  # inf is not an integer either
+            raise InputError(f"malformed TextGrid: {what} must be a whole number, got {value:g}", path=path, line=line)
+        return int(value)
+
+    def time(what):
+        value, line = take("n", what)
+        return parse_time(value, path=path, line=line, field=what), line
+
     file_type, line = take("s", "'ooTextFile'")
     if file_type != "ooTextFile":
         raise InputError(f"not a Praat text file (File type = {file_type!r})", path=path, line=line)
@@ -443,19 +460,19 @@ def _read_textgrid(text, path, tier):
         raise InputError(f"not a TextGrid (Object class = {object_class!r})", path=path, line=line)
     take("n", "xmin")
     take("n", "xmax")
-    n_tiers, _ = take("n", "number of tiers")
+    n_tiers = count("number of tiers")
     tiers = []
-    for _ in range(int(n_tiers)):
+    for _ in range(n_tiers):
         cls, _ = take("s", "tier class")
         name, name_line = take("s", "tier name")
         take("n", "tier xmin")
         take("n", "tier xmax")
-        n, _ = take("n", "number of intervals")
+        n = count("number of intervals")
         items = []
-        for _ in range(int(n)):
+        for _ in range(n):
             if cls == "IntervalTier":
-                start, line = take("n", "interval xmin")
-                end, _ = take("n", "interval xmax")
+                start, line = time("xmin")
+                end, _ = time("xmax")
                 label, _ = take("s", "interval text")
                 items.append((start, end, label, line))
             else:
@@ -478,7 +495,7 @@ def _read_textgrid(text, path, tier):
             raise InputError("no interval tier holds any text", path=path, field="tier")
     _, name, items, _ = chosen[0]
     rows = [
-        {"start_s": round(start, 6), "end_s": round(end, 6), "text": " ".join(label.split()), "line": line}
+        {"start_s": start, "end_s": end, "text": " ".join(label.split()), "line": line}
         for start, end, label, line in items
         if not _PAUSE_ONLY.match(label)
     ]
@@ -517,7 +534,9 @@ def _read_record(text, path):
         try:
             score = float(seg["score"])
         except ValueError:
-            raise InputError(f"score {seg['score']!r} is not a number", path=path, line=seg["lines"]["score"], field="Score") from None
+            score = math.nan
+        if not math.isfinite(score):
+            raise InputError(f"score {seg['score']!r} is not a number", path=path, line=seg["lines"]["score"], field="Score")
         rows.append(
             {
                 "start_s": parse_time(seg["start"], path=path, line=seg["lines"]["start"], field="Início"),
