@@ -182,7 +182,7 @@ def run(n: int = 1_000_000, n_queries: int = 1000, n_single: int = 200, n_single
     log(f"  flat: batch {b_ms:.2f} ms/query, one at a time {s_ms:.1f} ms/query")
 
     sweeps = {}
-    for kind, knob, values in (("ivf", "ivf_nprobe", (4, 8, 16, 32, 64)), ("hnsw", "hnsw_ef_search", (16, 32, 64, 128, 256))):
+    for kind, knob, values in (("ivf", "ivf_nprobe", (4, 8, 16, 32, 64)), ("hnsw", "hnsw_ef_search", (32, 64, 128, 256, 512))):
         index, row = build(kind)
         preset = row["params"][knob]
 

@@ -153,7 +153,9 @@ def run(flavours=None, *, build: bool = False, prompt_tokens: int = 600, gen_tok
         threads = physical_cores()
     out = {
         "what": "prompt evaluation (prompt only) and greedy generation tokens/s of the default GGUF, per llama.cpp build",
-        "machine": {"cpu": lb.cpu_model(), "logical_cpus": os.cpu_count(), "threads": threads, "cpu_flags_source": source,
+        "machine": {"cpu": lb.cpu_model(), "logical_cpus": os.cpu_count(), "threads": threads,
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+                    "cpu_flags_source": source,
                     "cpu_flags": {f: (f in flags) if flags is not None else None
                                   for f in sorted({f for c in lb.FLAVOURS for f in lb.REQUIRES[c]})}},
         "llama_cpp_python": version,

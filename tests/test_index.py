@@ -69,7 +69,7 @@ def test_presets_scale_search_effort_with_the_corpus():
     tiny, large = index_presets(1_000), index_presets(1_000_000)
     assert (tiny["ivf_nlist"], tiny["ivf_nprobe"]) == (25, 25)  # a small corpus probes every list
     assert (large["ivf_nlist"], large["ivf_nprobe"]) == (4000, 32)
-    assert (index_presets(150)["hnsw_ef_search"], large["hnsw_ef_search"]) == (64, 160)
+    assert (index_presets(150)["hnsw_ef_search"], large["hnsw_ef_search"]) == (64, 256)
     sizes = [10, 100, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 10_000_000]
     presets = [index_presets(n) for n in sizes]
     for key in ("hnsw_ef_search", "ivf_nlist"):

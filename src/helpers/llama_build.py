@@ -373,7 +373,7 @@ def install_wheel(wheel: Path, *, python: str | None = None, constraints: Path |
     r = subprocess.run([*_pip(python), "install", "--no-deps", "--force-reinstall", str(wheel)], env=child_env())
     # ... then its dependencies (numpy, jinja2, diskcache, typing-extensions) at their pins
     if r.returncode == 0:
-        r = subprocess.run([*_pip(python), "install", *c, str(wheel)], env=child_env())
+        r = subprocess.run([*_pip(python), "install", "--quiet", *c, str(wheel)], env=child_env())
     if r.returncode != 0:
         raise BuildError(f"installing {wheel.name} failed (pip exit {r.returncode})")
 
