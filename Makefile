@@ -17,15 +17,19 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # installing; a build that dies is replaced by the next one down.
 LLAMA_BUILD := PYTHONPATH=src $(BIN)/python -m helpers.llama_build
 
-.PHONY: setup run test bench notebooks clean-runs help judge-lab llama-build
+.PHONY: setup run test bench bench-peers notebooks clean-runs help judge-lab llama-build lab report attacks
 
 help:
 	@echo "make run    - set up .venv if needed, then run the whole suite on the bundled sample"
 	@echo "make test   - set up .venv if needed, then run the tests"
 	@echo "make bench  - benchmarks (ratios against a baseline in the same process)"
+	@echo "make bench-peers - TruLens, RAGAS, DeepEval beside our judges on the answer bank (own venv in benchmarks/peers/.venv; 900 s a tool)"
 	@echo "make judge-lab - every answer-correctness variant and baseline on all labelled answers (configs/judge-lab.yaml)"
+	@echo "make attacks - every attack on every wrong answer, both judges plain and guarded (configs/attacks.yaml, ~40 min)"
 	@echo "make notebooks - regenerate notebooks/*.ipynb from their py:percent twins"
 	@echo "make llama-build - (re)pick, build and install llama.cpp for this CPU in an existing .venv"
+	@echo "make lab    - JupyterLab on notebooks/ with the project's kernel (kernels start in the repository root)"
+	@echo "make report - (re)build a run's HTML report, RUN=data/runs/sample by default (make run builds it too)"
 
 setup: $(STAMP)
 
@@ -57,14 +61,30 @@ run: setup
 judge-lab: setup
 	$(BIN)/python -m helpers run configs/judge-lab.yaml
 
+attacks: setup
+	$(BIN)/python -m helpers run configs/attacks.yaml
+
 test: setup
 	$(BIN)/python -m pytest -ra
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
+# The peers get their own venv (benchmarks/peers/.venv, created on first use);
+# PEERS_ARGS passes options, e.g. PEERS_ARGS="--limit 6" for a smoke run.
+bench-peers: setup
+	$(BIN)/python benchmarks/peers/run.py $(PEERS_ARGS)
+
 notebooks: setup
 	$(BIN)/jupytext --to ipynb --update notebooks/*.py
+
+# JupyterLab on notebooks/ with the python3 kernel registered above; extra options: LAB_ARGS="--no-browser"
+lab: setup
+	$(BIN)/python -m helpers lab $(LAB_ARGS)
+
+RUN ?= data/runs/sample
+report: setup
+	$(BIN)/python -m helpers report $(RUN)
 
 clean-runs:
 	rm -rf data/runs

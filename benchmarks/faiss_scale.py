@@ -138,7 +138,8 @@ def _machine() -> dict:
     except (OSError, StopIteration):
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "faiss": faiss.__version__, "faiss_threads": faiss.omp_get_max_threads(),
-            "numpy": np.__version__, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""), "load_average_1_5_15_at_start": [round(v, 2) for v in os.getloadavg()]}
+            "numpy": np.__version__, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
+            "load_average_1_5_15_at_start": [round(v, 2) for v in os.getloadavg()]}
 
 
 def run(n: int = 1_000_000, n_queries: int = 1000, n_single: int = 200, n_single_flat: int = 50, k: int = 10,
@@ -209,7 +210,7 @@ def run(n: int = 1_000_000, n_queries: int = 1000, n_single: int = 200, n_single
         del index
 
     base = rows_out["flat"]
-    for name, row in rows_out.items():
+    for _name, row in rows_out.items():
         for mode in ("batch", "single"):
             row[f"{mode}_speedup_vs_flat"] = round(base[f"{mode}_ms_per_query"] / row[f"{mode}_ms_per_query"], 1)
             row[f"{mode}_cpu_speedup_vs_flat"] = round(base[f"{mode}_cpu_ms_per_query"] / row[f"{mode}_cpu_ms_per_query"], 1)
@@ -278,6 +279,7 @@ def table(result: dict) -> str:
         build = f"{row['build_s']:.0f}" + (f" (train {row['train_s']:.0f})" if "train_s" in row else "")
         lines.append(f"| {name} | {params} | {row['single_ms_per_query']:.2f} ({row['single_cpu_ms_per_query']:.2f}) "
                      f"| {row['batch_ms_per_query']:.3f} ({row['batch_cpu_ms_per_query']:.3f}) "
-                     f"| {row['single_speedup_vs_flat']:.0f}x ({row['single_cpu_speedup_vs_flat']:.0f}x) | {row['recall@10']:.3f} | {build} "
+                     f"| {row['single_speedup_vs_flat']:.0f}x ({row['single_cpu_speedup_vs_flat']:.0f}x) "
+                     f"| {row['recall@10']:.3f} | {build} "
                      f"| {row['index_bytes'] / 2**20:.0f} | {row['rss_growth_bytes'] / 2**20:.0f} |")
     return "\n".join(lines)

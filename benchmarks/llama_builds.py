@@ -197,7 +197,7 @@ def run(flavours=None, *, build: bool = False, prompt_tokens: int = 600, gen_tok
         log(f"   {row['status']}" + (f": prompt {row['prompt_tok_s']} tok/s, generation {row['gen_tok_s']} tok/s"
                                       f" ({time.perf_counter() - t0:.0f} s)" if row["status"] == "ok" else ""))
     base = out["flavours"].get("avx2", {})
-    for flavour, row in out["flavours"].items():
+    for _flavour, row in out["flavours"].items():
         if row.get("status") == "ok" and base.get("status") == "ok":
             row["prompt_vs_avx2"] = round(row["prompt_tok_s"] / base["prompt_tok_s"], 2)
             row["gen_vs_avx2"] = round(row["gen_tok_s"] / base["gen_tok_s"], 2)

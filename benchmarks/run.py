@@ -49,7 +49,7 @@ def bench_search():
         x = rng.standard_normal((n, 384)).astype("float32")
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         q = x[rng.choice(n, 200, replace=False)] + 0.05 * rng.standard_normal((200, 384)).astype("float32")
-        base, (_, top_np) = timed(lambda: (None, np.argsort(-(q @ x.T), axis=1)[:, :10]))
+        base, (_, top_np) = timed(lambda q=q, x=x: (None, np.argsort(-(q @ x.T), axis=1)[:, :10]))
         row = {"corpus": n, "numpy_brute_force_s": round(base, 5)}
         for kind in ("flat", "hnsw", "ivf"):
             if kind == "ivf" and n < 1_000:
@@ -96,7 +96,8 @@ def bench_segmenting():
     files = sorted(NURC.glob("*.TextGrid"))
     t_read, _ = timed(lambda: [read_transcript(f, tier="TB-l1") for f in files])
     t_all, segs = timed(nurc_segments)
-    return {"lectures": len(files), "segments": len(segs), "read_s": round(t_read, 3), "read_and_window_s": round(t_all, 3), "window_overhead_ratio": round(t_all / t_read, 2)}
+    return {"lectures": len(files), "segments": len(segs), "read_s": round(t_read, 3), "read_and_window_s": round(t_all, 3),
+            "window_overhead_ratio": round(t_all / t_read, 2)}
 
 
 def bench_llm_prefix_and_cache():
@@ -107,7 +108,8 @@ def bench_llm_prefix_and_cache():
 
     llm = LlamaCppLLM("default", n_ctx=2048)
     items = [
-        ("Por que a U-Net não pode ser construída com um modelo sequencial?", "Porque ela tem conexões de atalho entre o codificador e o decodificador."),
+        ("Por que a U-Net não pode ser construída com um modelo sequencial?",
+         "Porque ela tem conexões de atalho entre o codificador e o decodificador."),
         ("Qual a função da camada de saída na rede U-Net?", "Ela produz, para cada pixel, a probabilidade de cada classe."),
         ("O que faz o dropout?", "Desliga neurônios ao acaso durante o treino."),
     ]
@@ -165,13 +167,23 @@ def bench_judging():
 
 
 def bench_context():
-    """Evidence recall and context tokens: equal-share truncation vs evidence selection, all 28 sample questions (benchmarks/evidence.py)."""
+    """Evidence recall and context tokens: equal-share truncation vs evidence selection, all 28 sample questions
+    (benchmarks/evidence.py)."""
     import evidence  # benchmarks/ is on sys.path when this file runs
 
     return evidence.run()
 
 
-BENCHMARKS = {"judging": bench_judging, "context": bench_context, "segmenting": bench_segmenting, "search": bench_search, "search_scale": bench_search_scale,
+def bench_attacks():
+    """Every attack on every wrong bank answer, both judges plain and guarded, then the clean agreement
+    (benchmarks/attacks.py; about 40 minutes cold, seconds cached)."""
+    import attacks  # benchmarks/ is on sys.path when this file runs
+
+    return attacks.run()
+
+
+BENCHMARKS = {"judging": bench_judging, "context": bench_context, "attacks": bench_attacks,
+              "segmenting": bench_segmenting, "search": bench_search, "search_scale": bench_search_scale,
               "embedding_cache": bench_embedding_cache,
               "llm_prefix_and_cache": bench_llm_prefix_and_cache, "llama_builds": bench_llama_builds}
 

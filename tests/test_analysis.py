@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from helpers import agreement
-from helpers.analysis import EVAL_COLUMNS, from_llmjudge, from_records, from_run, metric_association, stability
+from helpers.analysis import (
+    EVAL_COLUMNS,
+    from_llmjudge,
+    from_records,
+    from_run,
+    metric_association,
+    stability,
+)
 from helpers.annotations import read_llmjudge
 from helpers.runs import write_table
 
@@ -49,7 +56,7 @@ def test_llmjudge_kappa_matches_an_independent_computation(llmjudge_dir, judge):
     assert len(g) == 4423
     # the independent reading: the two files, line by line
     def read(path):
-        return {(p[0], p[2]): int(p[3]) for p in (l.split() for l in path.read_text().splitlines()) if p}
+        return {(p[0], p[2]): int(p[3]) for p in (line.split() for line in path.read_text().splitlines()) if p}
     human = read(llmjudge_dir / "llmjudge_test_qrel_idx.txt")
     labels = read(llmjudge_dir / "scores" / f"{judge}.txt")
     pairs = [(h, labels[k]) for k, h in human.items() if labels.get(k) in (0, 1, 2, 3)]
@@ -74,7 +81,7 @@ def test_from_run_joins_bank_labels_and_other_metrics(tmp_path):
     for q, src, s in [("q1", "generated", 3), ("q1", "bank:C", 3), ("q1", "bank:I", np.nan), ("q2", "bank:P", 1)]:
         rows.append({"question_id": q, "answer_source": src, "metric": "answer_relevance", "repetition": 0,
                      "score": s, "expected_score": np.nan, "status": "ok" if s == s else "unparsed"})
-    for q, rank, e in [("q1", 1, 2.6), ("q1", 2, 1.4), ("q2", 1, 0.5)]:
+    for q, _rank, e in [("q1", 1, 2.6), ("q1", 2, 1.4), ("q2", 1, 0.5)]:
         rows.append({"question_id": q, "answer_source": "generated", "metric": "context_relevance", "repetition": 0,
                      "score": round(e), "expected_score": e, "status": "ok"})
     rows.append({"question_id": "q1", "answer_source": "generated", "metric": "groundedness", "repetition": 0,

@@ -100,7 +100,7 @@ def test_read_llmjudge_counts_match_the_files(llmjudge_dir):
     assert df["query_id"].nunique() == 25
     sizes = df.groupby("judge").size()
     assert (sizes == 4423).all()
-    human_lines = [l for l in (llmjudge_dir / "llmjudge_test_qrel_idx.txt").read_text().splitlines() if l.strip()]
+    human_lines = [line for line in (llmjudge_dir / "llmjudge_test_qrel_idx.txt").read_text().splitlines() if line.strip()]
     assert len(human_lines) == 4423
     # labels outside 0-3 are kept as missing and counted, never clipped
     invalid = df.attrs["invalid"]

@@ -6,9 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.baselines import answer_similarity, baseline_scores, exact_match, normalize_answer, rouge_l, token_f1
+from helpers.baselines import (
+    answer_similarity,
+    baseline_scores,
+    exact_match,
+    normalize_answer,
+    rouge_l,
+    token_f1,
+)
 from helpers.errors import InputError
-
 
 # -- normalize_answer -------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The whole chain 01-06 on the sample with the real default models, on two questions.
+"""The whole chain 01-07 on the sample with the real default models, on two questions.
 
 Slow (a few minutes on 2 CPU cores): the generator and the judge are the
 offline default GGUF, so this checks what `make run` does end to end, and
@@ -17,7 +17,7 @@ from helpers.config import load_config
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["01_build_index", "02_retrieve", "03_generate", "04_judge", "05_analyze", "06_judge_lab"]
+STAGES = ["01_build_index", "02_retrieve", "03_generate", "04_judge", "05_analyze", "06_judge_lab", "07_judge_under_attack"]
 BASELINES = {"token_f1", "exact_match", "rouge_l", "answer_similarity"}
 
 
@@ -30,6 +30,7 @@ def chain(tmp_path_factory, root):
     # q04 is answered in one segment; q27 is one the lectures do not answer
     cfg["generator"]["questions"] = ["q04", "q27"]
     cfg["lab"]["questions"] = ["q04", "q27"]  # the judge lab on their 14 labelled answers (bank and contrast set)
+    cfg["attacks"]["questions"] = ["q04"]  # every attack on q04's wrong answer
     cfg["analysis"]["bootstrap"] = 50
     cfg.update(runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), stages=STAGES)
     run_dir = runs.run_config(cfg, progress=False, log=lambda *_: None)
@@ -64,7 +65,9 @@ def test_answers_and_judgments(chain):
     assert set(j["metric"]) == {"answer_correctness", "answer_relevance", "context_relevance", "groundedness"} | BASELINES
     ac = j[j["metric"] == "answer_correctness"]
     assert len(ac) == 2 * 4 and ac["status"].eq("ok").all()
-    assert ac["expected_score"].between(0, 2).all() and ac["label"].isin(["C", "P", "I"]).all()
+    # the default variant is anchored: the expected grade minus the reference's own, guarded
+    assert ac["expected_score"].between(-2, 2).all() and ac["label"].isin(["C", "P", "I"]).all()
+    assert ac["prompt_version"].str.endswith("/en+guard-v1+ref").all() and ac["reason"].str.contains("reference's own").all()
     assert (ac["score"] == ac["label"].map({"I": 0, "P": 1, "C": 2})).all()
     f1 = j[j["metric"] == "token_f1"]
     assert len(f1) == 2 * 4 and f1["score"].between(0, 1).all()
@@ -98,11 +101,24 @@ def test_judge_lab_scores_every_labelled_answer_of_its_questions(chain):
     scores = pd.read_parquet(run_dir / "lab_scores.parquet")
     assert set(scores["question_id"]) == {"q04", "q27"}
     assert scores.groupby("method").size().eq(14).all()  # 3 bank + 4 contrast answers per question
-    assert {"fewshot-en", "combined"} | BASELINES <= set(scores["method"])
+    assert {"fewshot-en+ref", "combined"} | BASELINES <= set(scores["method"])
     assert scores["label_cv"].dropna().isin(["C", "P", "I"]).all()
     result = pd.read_parquet(run_dir / "lab_agreement.parquet")
     assert set(result["set"]) == {"bank", "contrast", "all"}
     assert (run_dir / "figures" / "06_forest.png").stat().st_size > 10_000
+
+
+def test_the_guard_shows_the_judge_the_clean_answer_whatever_was_appended(chain):
+    _, run_dir = chain
+    t = pd.read_parquet(run_dir / "attacks.parquet")
+    assert set(t["question_id"]) == {"q04"} and t["attack"].nunique() == 15  # the clean answer and 14 attacks
+    guarded = t[t["guard"]].set_index("attack")["expected_score"]
+    # once the appended attack is cut out, the judge reads exactly the clean answer: the very same judgment
+    for name in ("instruction_en", "instruction_pt", "score_line_en", "json_verdict", "fake_end_pt", "control_tokens"):
+        assert guarded[name] == guarded["none"], name
+    assert (t.loc[t["attack"] != "none", "injection_flag"] != "").mean() > 0.9
+    effect = pd.read_parquet(run_dir / "attack_effect.parquet")
+    assert set(effect["guard"]) == {False, True} and (run_dir / "figures" / "07_attacks.png").stat().st_size > 10_000
 
 
 def test_rerun_makes_zero_llm_calls(chain):

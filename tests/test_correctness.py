@@ -120,11 +120,26 @@ def test_every_variant_grades_right_above_wrong_and_leaves_no_reference_missing(
     right, wrong = rows.xs("bank:C", level=1).iloc[0], rows.xs("bank:I", level=1).iloc[0]
     assert right["expected_score"] > wrong["expected_score"]
     assert right["label"] in ("C", "P") and wrong["label"] in ("I", "P")
-    assert 0 <= wrong["expected_score"] <= 2 and 0 <= right["expected_score"] <= 2
+    low = -2 if C.VARIANTS[variant].anchor else 0  # an anchored grade is relative to the reference's own
+    assert low <= wrong["expected_score"] <= 2 and low <= right["expected_score"] <= 2
     missing = rows.xs("bank:C", level=1).iloc[1]
     assert missing["status"] == "no_reference" and math.isnan(missing["expected_score"]) and missing["label"] is None
     assert not any("Para regularizar" in u for _, u in llm.calls)  # no call at all for an answer without a reference
-    assert set(rows["metric"]) == {"answer_correctness"} and rows["prompt_version"].str.endswith(f"/{C.VARIANTS[variant].language}").all()
+    assert set(rows["metric"]) == {"answer_correctness"}
+    assert rows["prompt_version"].str.contains(f"/{C.VARIANTS[variant].language}", regex=False).all()
+
+
+def test_an_anchored_variant_grades_the_reference_once_per_question_and_subtracts_it(items):
+    plain = C.judge_correctness(ScriptedLLM(), items, variant="fewshot-en", progress=False)
+    llm = ScriptedLLM()
+    anchored = C.judge_correctness(llm, items, variant="fewshot-en+ref", progress=False)
+    graded_reference = [u for _, u in llm.calls if u.endswith("ANSWER: 64 canais, um por filtro.")]
+    assert len(graded_reference) == 1 and len(llm.calls) == 3  # two answers of q1, its reference once; q2 has none
+    own = plain["expected_score"].iloc[0]  # the scripted judge grades the reference like the right answer
+    assert anchored["expected_score"].iloc[:2].tolist() == pytest.approx((plain["expected_score"].iloc[:2] - own).tolist())
+    assert anchored["label"].tolist() == plain["label"].tolist()  # the label stays the answer's own grade
+    assert anchored["prompt_version"].iloc[0].endswith("/en+ref") and "reference's own" in anchored["reason"].iloc[0]
+    assert math.isnan(anchored["expected_score"].iloc[2])
 
 
 def test_checks_variant_makes_two_one_token_calls_per_answer(items):

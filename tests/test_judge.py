@@ -2,22 +2,31 @@
 
 import math
 import re
-import tomllib
 
+import pandas as pd
 import pytest
 
+from helpers.cache import ContentCache
 from helpers.errors import InputError
 from helpers.judge import (
+    JUDGMENT_COLUMNS,
+    METRIC_FIELDS,
+    STATUSES,
     JudgeReply,
     build_messages,
     denormalise,
     expected_score,
+    items_for,
+    judge_items,
     load_prompts,
     normalise,
     parse_judge_reply,
     prompt_version,
     score_to_label,
+    segment_budget,
 )
+from helpers.llm import LLM, CachedLLM, Completion
+from helpers.prompting import retry_message
 
 SEEDS = ["record_pergunta_086.md", "record_pergunta_118.md"]
 COT_METRICS = ["answer_relevance", "context_relevance", "groundedness"]
@@ -161,8 +170,9 @@ def test_reply_shapes(text, score, status):
         assert reply.score is None  # never a stand-in 0 or -1
 
 
-def test_table_is_big_enough():
-    assert len(REPLIES) >= 30 and len({r[0] for r in REPLIES}) == len(REPLIES)
+def test_every_status_is_reachable():
+    # the parser really produces each status it documents, on the replies above
+    assert {parse_judge_reply(text).status for _, text, _, _ in REPLIES} == set(STATUSES)
 
 
 def test_reason_keeps_the_cot_shape():
@@ -312,8 +322,17 @@ def test_unknown_prompt_file():
 
 
 def test_prompts_ship_with_the_package(root):
-    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "prompts/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["helpers"]
+    # setuptools ships a package's data files that its package-data globs match, relative to the package
+    from setuptools.config.pyprojecttoml import read_configuration
+
+    globs = read_configuration(root / "pyproject.toml")["tool"]["setuptools"]["package-data"]["helpers"]
+    package = root / "src" / "helpers"
+    shipped = {p for pattern in globs for p in package.glob(pattern)}
+    prompt_files = set((package / "prompts").glob("*.yaml"))
+    assert {p.stem for p in prompt_files} == {"judge", "correctness", "generate"}
+    assert prompt_files <= shipped
+    for path in prompt_files:  # and each one loads through the package, as an installed copy would
+        assert load_prompts(path.stem)
 
 
 # --------------------------------------------------------------------------
@@ -383,3 +402,196 @@ def test_expected_score_all_zero_is_nan():
 def test_expected_score_errors(probs, kwargs):
     with pytest.raises(InputError):
         expected_score(probs, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# judge_items: the calls, the retry, the cache (a scripted backend behind the real cache)
+# --------------------------------------------------------------------------
+
+
+class ScriptedJudge(LLM):
+    """Replies from a script keyed by the answer in the prompt; records every call it really makes."""
+
+    backend, model, fingerprint, supports_logprobs = "fake", "scripted", "fake:scripted", True
+
+    def __init__(self, replies):
+        self.replies, self.calls = replies, []
+
+    def chat(self, messages, *, max_tokens=256, temperature=0.0, seed=0, top_logprobs=0, stop=None):
+        self.calls.append((list(messages), max_tokens, seed))
+        answer = messages[1]["content"].rsplit("RESPONSE: ", 1)[-1]
+        script = self.replies[answer]
+        text = script[min(len(script), sum(m["role"] == "assistant" for m in messages) + 1) - 1]
+        if max_tokens == 1:  # one digit: its alternatives' log-probabilities
+            top = {"3": math.log(0.6), "2": math.log(0.3), "0": math.log(0.1)} if text == "3" else {text: 0.0}
+            return Completion(text, 40, 1, 0.25, [{"token": text, "logprob": top[text], "top": top}], "length")
+        return Completion(text, 40, 12, 1.5, None, "stop")
+
+
+AR_ITEMS = pd.DataFrame({
+    "question_id": ["q1", "q1", "q2"], "answer_source": ["generated", "bank:I", "generated"],
+    "question": ["Por que a U-Net?", "Por que a U-Net?", "O que é dropout?"],
+    "answer": ["Pelos atalhos.", "Porque é rápida.", "Sei lá."],
+})
+
+
+def cached_judge(tmp_path, replies):
+    backend = ScriptedJudge(replies)
+    return backend, CachedLLM(llm=backend, cache=ContentCache(tmp_path / "llm.sqlite", "llm"))
+
+
+def test_judge_items_scores_retries_and_caches(tmp_path):
+    replies = {
+        "Pelos atalhos.": ["Criteria: c\nSupporting Evidence: e\nScore: 3"],
+        "Porque é rápida.": ["I think it is fine.", "Criteria: c\nScore: 1"],  # unreadable, then read on the retry
+        "Sei lá.": ["no idea", "still no idea"],  # unreadable twice: missing, never a guess
+    }
+    backend, llm = cached_judge(tmp_path, replies)
+    rows = judge_items(llm, AR_ITEMS, "answer_relevance", progress=False)
+    assert list(rows.columns) == JUDGMENT_COLUMNS and len(rows) == 3
+    assert rows["score"].tolist()[:2] == [3.0, 1.0] and math.isnan(rows["score"].iloc[2])
+    assert rows["label"].tolist() == ["C", "P", None]
+    assert rows["status"].tolist() == ["ok", "ok", "no_score"]
+    assert rows["attempts"].tolist() == [1, 2, 2]
+    assert rows["score_norm"].iloc[1] == pytest.approx(1 / 3)
+    assert rows["reason"].iloc[0] == "Criteria: c\nSupporting Evidence: e"
+    assert (rows["prompt_version"] == "ar-cot-v1/en").all() and (rows["judge_model"] == "fake:scripted").all()
+    assert rows["prompt_tokens"].tolist() == [40, 80, 80] and rows["latency_s"].tolist() == [1.5, 3.0, 3.0]
+    # the retry quotes the format after the judge's own reply, on top of the first prompt
+    retried = backend.calls[2][0]
+    assert retried[:2] == build_messages("answer_relevance", "en", **AR_ITEMS.iloc[1][["question", "answer"]])
+    assert retried[2] == {"role": "assistant", "content": "I think it is fine."}
+    assert retried[3] == retry_message("en", max_score=3) and "0 to 3" in retried[3]["content"]
+    assert len(backend.calls) == 5 and not rows["cache_hit"].any()
+    # judged again: every reply from the cache, no call, the same table
+    again = judge_items(llm, AR_ITEMS, "answer_relevance", progress=False)
+    assert len(backend.calls) == 5 and again["cache_hit"].all()
+    pd.testing.assert_frame_equal(again.drop(columns="cache_hit"), rows.drop(columns="cache_hit"))
+
+
+def test_judge_items_direct_reads_the_digit_probabilities(tmp_path):
+    replies = {"Pelos atalhos.": ["3"], "Porque é rápida.": ["x"], "Sei lá.": ["0"]}
+    backend, llm = cached_judge(tmp_path, replies)
+    rows = judge_items(llm, AR_ITEMS, "answer_relevance_direct", repetitions=2, seed=5, progress=False)
+    assert len(rows) == 6 and set(rows["metric"]) == {"answer_relevance"}  # reported without "_direct"
+    assert rows["repetition"].tolist() == [0, 1] * 3
+    assert [c[2] for c in backend.calls] == [5, 6] * 3 and all(c[1] == 1 for c in backend.calls)
+    first = rows.iloc[0]
+    assert first["score"] == 3 and first["expected_score"] == pytest.approx(0.6 * 3 + 0.3 * 2)
+    assert rows["status"].iloc[2] == "no_score" and rows["attempts"].iloc[2] == 1  # one digit: never re-asked
+    assert rows["prompt_version"].iloc[0] == prompt_version("answer_relevance_direct", "en")
+
+
+def test_judge_items_rejects_an_unknown_metric(tmp_path):
+    _, llm = cached_judge(tmp_path, {})
+    with pytest.raises(InputError) as err:
+        judge_items(llm, AR_ITEMS, "faithfulness", progress=False)
+    assert err.value.field == "metrics"
+
+
+# --------------------------------------------------------------------------
+# items_for: the items of each metric, from the bundled sample
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_run(sample_dir):
+    """The sample's questions, segments and answer bank; five questions "answered" from their gold segments."""
+    from helpers.generation import build_context
+    from helpers.retrieval import read_answer_bank, read_questions, relevant_segments
+    from helpers.segments import expand_paths, segment_files
+
+    questions = read_questions(sample_dir / "questions.csv")
+    segments = segment_files(expand_paths(["lectures/*"], root=sample_dir))
+    gold = relevant_segments(questions, segments)
+    rows = []  # retrievals: the gold segments first, then the rest of the same lecture (any lecture: unanswerable)
+    for qid in questions["question_id"]:
+        ids = sorted(set().union(*gold[qid]))
+        lecture = segments["lecture_id"].iloc[0] if not ids else segments.set_index("segment_id").loc[ids[0], "lecture_id"]
+        rest = [s for s in segments.loc[segments["lecture_id"] == lecture, "segment_id"] if s not in ids]
+        rows += [{"question_id": qid, "rank": r, "segment_id": s, "score": 1 / r} for r, s in enumerate(ids + rest, 1)]
+    retrievals = pd.DataFrame(rows)
+    bank = read_answer_bank(sample_dir / "answer_bank.csv", questions=questions)
+    answered = questions.head(5)
+    answers = []
+    for q in answered.itertuples():
+        ret = retrievals[retrievals["question_id"] == q.question_id].merge(segments, on="segment_id")
+        context, ids, tokens = build_context(q.question, ret, n_segments=3, budget_tokens=240)
+        answers.append({"question_id": q.question_id, "answer": f"resposta a {q.question_id}", "context": context,
+                        "segment_ids": ids, "context_tokens": tokens})
+    return dict(answers=pd.DataFrame(answers), questions=questions, retrievals=retrievals, segments=segments), bank
+
+
+def test_items_for_answers_judges_generated_and_bank_answers(sample_run):
+    run, bank = sample_run
+    items = items_for("answer_relevance", answer_bank=bank, **run)
+    answered = run["answers"]["question_id"].tolist()
+    assert sorted(set(items["question_id"])) == answered  # the bank's other questions are left out
+    assert items.groupby("question_id").size().tolist() == [4] * 5  # generated + bank C, P, I
+    assert items["answer_source"].tolist()[:4] == ["bank:C", "bank:I", "bank:P", "generated"]
+    q = run["questions"].set_index("question_id")["question"]
+    assert (items["question"] == items["question_id"].map(q)).all()
+    assert items_for("answer_relevance", **run)["answer_source"].eq("generated").all()
+    # the same items in the _direct twin, with the fields its prompt needs
+    pd.testing.assert_frame_equal(items_for("answer_relevance_direct", answer_bank=bank, **run), items)
+    assert set(METRIC_FIELDS["answer_relevance"]) <= set(items.columns)
+
+
+def test_items_for_correctness_adds_the_reference(sample_run):
+    run, bank = sample_run
+    items = items_for("answer_correctness", answer_bank=bank, **run)
+    ref = run["questions"].set_index("question_id")["reference_answer"].str.strip()
+    assert len(items) == 20 and (items["reference"] == items["question_id"].map(ref)).all()
+    no_ref = run["questions"].assign(reference_answer="")
+    with pytest.raises(InputError) as err:
+        items_for("answer_correctness", **{**run, "questions": no_ref}, path="q.csv")
+    assert err.value.field == "reference_answer" and "q.csv" in str(err.value)
+
+
+def test_items_for_context_relevance_reads_what_the_generator_read(sample_run):
+    run, _ = sample_run
+    items = items_for("context_relevance_direct", context_relevance_top=3, **run)
+    assert items.groupby("question_id")["rank"].apply(list).tolist() == [[1, 2, 3]] * 5
+    assert (items["answer_source"] == "retrieved").all()
+    share = segment_budget(run["answers"])
+    answers = run["answers"]
+    assert share == max(16, answers["context_tokens"].max() // answers["segment_ids"].map(len).max())
+    segments = run["segments"].set_index("segment_id")
+    for row in items.itertuples():
+        seg = segments.loc[row.segment_id]
+        assert row.segment.startswith(f"[1] {seg.lecture_id} ")  # numbered and timed, as in the generator's context
+        body = row.segment.split(": ", 1)[1]
+        assert len(body) / 3.5 <= share + 2  # trimmed to the generator's share of the budget
+        words = body.strip("… ").split()
+        assert " ".join(words) in " ".join(seg.text.split())  # a stretch of the segment, not a rewrite
+    everything = items_for("context_relevance", context_relevance_top=0, **run)
+    assert len(everything) == len(run["retrievals"][run["retrievals"]["question_id"].isin(answers["question_id"])])
+
+
+def test_items_for_groundedness_pairs_each_answer_with_its_context(sample_run):
+    run, bank = sample_run
+    plain = items_for("groundedness", **run)
+    assert plain["answer_source"].eq("generated").all() and len(plain) == 5
+    with_bank = items_for("groundedness_direct", answer_bank=bank, **run)
+    assert len(with_bank) == 20 and with_bank["question_id"].is_monotonic_increasing  # same context in a row
+    context = run["answers"].set_index("question_id")["context"]
+    assert (with_bank["context"] == with_bank["question_id"].map(context)).all()
+
+
+@pytest.mark.parametrize("metric, change, field", [
+    ("faithfulness", {}, "metric"),
+    ("context_relevance", {"retrievals": None}, "retrievals"),
+    ("groundedness", {"drop": "context"}, "answers"),
+    ("answer_relevance", {"qdrop": "question"}, "questions"),
+])
+def test_items_for_bad_input_names_the_field(sample_run, metric, change, field):
+    run = dict(sample_run[0])
+    if "retrievals" in change:
+        run["retrievals"] = None
+    if "drop" in change:
+        run["answers"] = run["answers"].drop(columns=change["drop"])
+    if "qdrop" in change:
+        run["questions"] = run["questions"].drop(columns=change["qdrop"])
+    with pytest.raises(InputError) as err:
+        items_for(metric, **run)
+    assert err.value.field == field

@@ -105,3 +105,36 @@ def test_fast_spearman_matches_scipy():
         a, b = rng.integers(0, 3, 40).astype(float), np.round(rng.random(40), 1)
         assert lab._spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
     assert np.isnan(lab._spearman(np.ones(5), np.arange(5.0)))
+
+
+class CountingEmbedder:
+    """A bag-of-letters embedder that records every text it embeds (unit tests of the flow only)."""
+
+    def __init__(self):
+        self.texts = []
+
+    def embed_queries(self, texts):
+        import numpy as np
+
+        texts = list(texts)
+        self.texts += texts
+        vecs = np.array([[t.lower().count(c) for c in "aeiou"] for t in texts], dtype=np.float32) + 1e-3
+        return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+
+def test_score_table_embeds_each_scored_pair_once_and_matches_the_baselines(items):
+    from helpers.baselines import baseline_scores
+
+    some = items.head(12).copy()
+    some.loc[some.index[3], "reference"] = ""  # no reference: no score, nothing embedded for it
+    emb = CountingEmbedder()
+    scores = lab.score_table(some, embedder=emb, progress=False)
+    assert len(emb.texts) == 2 * 11  # each answer and its reference once, never the lexical baselines twice
+    keys = ["question_id", "answer_source"]
+    wide = scores.pivot_table(index=keys, columns="method", values="score", dropna=False)
+    expected = baseline_scores(some, reference_col="reference", embedder=CountingEmbedder())
+    expected.index = pd.MultiIndex.from_frame(some[keys])
+    for method in ("token_f1", "exact_match", "rouge_l", "answer_similarity"):
+        pd.testing.assert_series_equal(wide.loc[expected.index, method], expected[method], check_names=False)
+    missing = (scores["question_id"] == some["question_id"].iloc[3]) & (scores["answer_source"] == some["answer_source"].iloc[3])
+    assert scores.loc[missing, "status"].eq("no_score").all() and missing.sum() == 4

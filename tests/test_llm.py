@@ -18,7 +18,7 @@ import pytest
 
 from helpers.cache import ContentCache
 from helpers.errors import InputError
-from helpers.llm import DEFAULT_GGUF, CachedLLM, Completion, LLM, default_gguf, get_llm
+from helpers.llm import DEFAULT_GGUF, LLM, CachedLLM, Completion, default_gguf, get_llm
 
 MESSAGES = [{"role": "system", "content": "Responda em uma palavra."}, {"role": "user", "content": "Qual é a capital do Brasil?"}]
 
@@ -120,9 +120,56 @@ def gguf():
     return default_gguf(progress=False)
 
 
+@pytest.mark.slow
 def test_default_gguf_is_assembled_and_checked(gguf):
     assert gguf.stat().st_size == DEFAULT_GGUF["bytes"]
     assert gguf.with_suffix(".sha256").read_text().strip() == DEFAULT_GGUF["sha256"]
+
+
+@pytest.fixture()
+def tiny_gguf(tmp_path, monkeypatch):
+    """The default model's recipe pointed at three small parts (modules with ``get_part_path``, as on PyPI)."""
+    import hashlib
+    import sys
+    import types
+
+    chunks = [b"GGUF" + bytes(range(50)), b"\x01" * 300, b"tail"]
+    names = []
+    for i, chunk in enumerate(chunks):
+        path = tmp_path / f"part{i}"
+        path.write_bytes(chunk)
+        module = types.ModuleType(f"fake_model_part{i}")
+        module.get_part_path = lambda path=path: str(path)
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        names.append(module.__name__)
+    whole = b"".join(chunks)
+    monkeypatch.setitem(DEFAULT_GGUF, "parts", names)
+    monkeypatch.setitem(DEFAULT_GGUF, "name", "tiny.gguf")
+    monkeypatch.setitem(DEFAULT_GGUF, "bytes", len(whole))
+    monkeypatch.setitem(DEFAULT_GGUF, "sha256", hashlib.sha256(whole).hexdigest())
+    return tmp_path / "models", whole
+
+
+def test_default_gguf_joins_its_parts_in_order_and_stamps_the_hash(tiny_gguf):
+    folder, whole = tiny_gguf
+    path = default_gguf(folder, progress=False)
+    assert path == folder / "tiny.gguf" and path.read_bytes() == whole
+    assert path.with_suffix(".sha256").read_text().strip() == DEFAULT_GGUF["sha256"]
+    mtime = path.stat().st_mtime_ns
+    assert default_gguf(folder, progress=False) == path and path.stat().st_mtime_ns == mtime  # checked, not rebuilt
+
+
+def test_default_gguf_rebuilds_a_damaged_file_and_refuses_wrong_parts(tiny_gguf, monkeypatch):
+    folder, whole = tiny_gguf
+    path = default_gguf(folder, progress=False)
+    path.write_bytes(b"X" * len(whole))  # same size, other bytes: the stamp no longer vouches for it
+    path.with_suffix(".sha256").write_text("0" * 64)
+    assert default_gguf(folder, progress=False).read_bytes() == whole
+    monkeypatch.setitem(DEFAULT_GGUF, "sha256", "f" * 64)  # parts that do not add up to the published file
+    with pytest.raises(InputError) as err:
+        default_gguf(folder / "other", progress=False)
+    assert err.value.field == "model" and "sha256" in str(err.value)
+    assert not (folder / "other" / "tiny.gguf").exists()  # never left behind to be used
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The analysis figures: each takes ``ax=``, returns its figure and shows what it claims."""
+"""The analysis figures: each takes ``ax=``, returns the axes it drew on and shows what it claims."""
 
 import matplotlib
 
@@ -28,34 +28,33 @@ EV = pd.DataFrame({
 ])
 def test_draws_on_the_given_axes(draw):
     fig, ax = plt.subplots()
-    assert draw(ax) is fig
+    assert draw(ax) is ax
     assert ax.has_data() or ax.collections or ax.patches
     plt.close(fig)
 
 
 def test_confusion_counts_only_complete_pairs_and_says_so():
-    fig = plots.confusion(EV)
-    title = fig.axes[0].get_title()
+    ax = plots.confusion(EV)
+    title = ax.get_title()
     # q1 C/C, q2 P/P agree, q3 I/C differs; q4 (no judge label) and q5 (no human label) are left out
     assert "n=3" in title and "agreement 0.67" in title and "2 without a human or judge label" in title
-    plt.close(fig)
+    plt.close(ax.figure)
 
 
 def test_per_question_puts_disagreements_first():
-    fig = plots.per_question(EV)
-    ax = fig.axes[0]
+    ax = plots.per_question(EV)
+    assert ax is ax.figure.axes[0]  # the scores panel; the retrieval panel beside it
     rows = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
     assert max(rows, key=rows.get) == "q3"  # the one disagreement is the top row
     assert set(rows) == {"q1", "q2", "q3", "q4"}  # q5 has no human label
-    plt.close(fig)
+    plt.close(ax.figure)
 
 
 def test_forest_draws_intervals_that_miss_their_point_or_are_missing():
     # with few questions a percentile interval need not contain the point estimate, and may be NaN
     frame = pd.DataFrame({"method": ["a", "a", "b"], "set": ["bank", "all", "all"], "value": [0.5, 0.2, 0.1],
                           "ci_low": [0.6, float("nan"), -0.1], "ci_high": [0.9, float("nan"), 0.3]})
-    fig = plots.forest(frame)
-    ax = fig.axes[0]
+    ax = plots.forest(frame)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]  # best mean on top
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bank", "all"]
     drawn = sorted(float(x) for c in ax.containers for x in c.lines[0].get_xdata())

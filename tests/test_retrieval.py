@@ -4,7 +4,13 @@ import pandas as pd
 import pytest
 
 from helpers.errors import InputError
-from helpers.retrieval import parse_gold_spans, read_questions, relevant_segments, retrieval_metrics, summarise_metrics
+from helpers.retrieval import (
+    parse_gold_spans,
+    read_questions,
+    relevant_segments,
+    retrieval_metrics,
+    summarise_metrics,
+)
 
 
 def test_parse_gold_spans():

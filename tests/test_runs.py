@@ -64,7 +64,9 @@ def test_executed_notebooks_have_outputs_and_parameters(sample):
     _, run_dir, _ = sample
     nb = json.loads((run_dir / "notebooks/02_retrieve.ipynb").read_text(encoding="utf-8"))
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
-    assert injected and "top_k = 10" in "".join(injected[0]["source"])
+    source = "".join(injected[0]["source"]) if injected else ""
+    assert f'run_dir = "{run_dir}"' in source
+    assert "top_k" not in source  # the sample keeps the notebook's own default (10): only changes are injected
     assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
 
 
@@ -86,11 +88,15 @@ def test_changed_parameter_reruns_only_later_stages(sample):
     assert "reusing" in log[0] and "01_build_index" in log[0]
     assert any("02_retrieve: done" in line for line in log)
     assert (pd.read_parquet(run_dir / "retrievals.parquet").groupby("question_id").size() == 5).all()
+    nb = json.loads((run_dir / "notebooks/02_retrieve.ipynb").read_text(encoding="utf-8"))
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert "top_k = 5" in "".join(injected[0]["source"])
+    assert runs.load_manifest(run_dir)["stages"]["02_retrieve"]["parameters"]["top_k"] == 5
 
 
 def test_undeclared_parameter_is_an_error(sample, monkeypatch):
     cfg, _, _ = sample
     stage = runs.STAGES["02_retrieve"]
-    monkeypatch.setitem(runs.STAGES, "02_retrieve", runs.Stage(stage.name, stage.outputs, lambda c: {**stage.params(c), "top_n": 3}))
+    monkeypatch.setitem(runs.STAGES, "02_retrieve", runs.Stage(stage.name, stage.outputs, {**stage.params, "top_n": "retrieval.top_k"}))
     with pytest.raises(InputError, match="top_n"):
         runs.run_config(cfg, stages=["02_retrieve"], progress=False, log=lambda *_: None)

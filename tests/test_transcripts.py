@@ -214,7 +214,7 @@ def test_bad_input_names_file_and_line_or_field(tmp_path, name, content, pattern
 
 def test_non_utf8_bytes_name_the_line(tmp_path):
     path = tmp_path / "a.srt"
-    path.write_bytes("1\n00:00:01,000 --> 00:00:02,000\naula de regulariza".encode() + "ção\n".encode("latin-1"))
+    path.write_bytes(b"1\n00:00:01,000 --> 00:00:02,000\naula de regulariza" + "ção\n".encode("latin-1"))
     with pytest.raises(InputError, match=r"a.srt, line 3: byte 0xe7 is not UTF-8"):
         read_transcript(path)
 

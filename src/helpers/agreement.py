@@ -22,7 +22,10 @@ Conventions shared by every function here:
 Statistic names used in the tidy tables (:data:`STATISTICS`):
 ``raw_agreement``, ``majority_baseline``, ``cohen_kappa``,
 ``cohen_kappa_linear``, ``cohen_kappa_quadratic``,
-``krippendorff_alpha_ordinal``, ``gwet_ac1``.
+``krippendorff_alpha_ordinal``, ``gwet_ac1``. Each function's docstring gives
+its formula and reference: Cohen (1960) and weighted kappa (Cohen 1968),
+Krippendorff's alpha (Krippendorff 2011), Gwet's AC1 (Gwet 2008), the
+percentile and cluster bootstrap (Efron & Tibshirani 1993; Field & Welsh 2007).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .labels import LABELS
+from .scoring import is_missing as _is_missing
 
 __all__ = [
     "LABELS",
@@ -52,8 +57,6 @@ __all__ = [
     "cutoff_sweep",
 ]
 
-#: The study's human labels in ordinal order: incorrect < partial < correct.
-LABELS = ("I", "P", "C")
 
 _WEIGHTS = (None, "linear", "quadratic")
 _ALPHA_LEVELS = ("nominal", "ordinal", "interval")
@@ -79,15 +82,6 @@ def _check_labels(labels, field: str = "labels") -> tuple:
     if distinct != len(labels):
         raise InputError(f"contains duplicates: {labels!r}", field=field)
     return labels
-
-
-def _is_missing(value) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # array-like: not a missing scalar
-        return False
 
 
 def _as_1d(values, field: str) -> np.ndarray:
@@ -151,18 +145,37 @@ def _kappa_ranks(x: np.ndarray, y: np.ndarray, k: int, weights=None) -> float:
     return value if np.isfinite(value) else float("nan")
 
 
+def _kappa_weights(k: int, weights=None) -> np.ndarray:
+    """Disagreement weights ``w[i, j]``: ``i != j`` (None), ``|i - j|`` (linear) or ``(i - j)**2`` (quadratic)."""
+    diff = np.subtract.outer(np.arange(k), np.arange(k))
+    return (diff != 0) if weights is None else np.abs(diff) if weights == "linear" else diff**2
+
+
+def _kappa_confusion(confusion: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Cohen's kappa of a (true x predicted) confusion matrix, or of a stack of them, in one pass.
+
+    ``kappa = 1 - sum(w * O) / sum(w * E)`` with ``O = C / n`` and ``E = outer(rows, cols) / n**2``,
+    scikit-learn's formula; NaN where it is 0/0 (one label on both sides, or no pair).
+    """
+    confusion = np.asarray(confusion)
+    n = confusion.sum(axis=(-2, -1))[..., None, None]
+    if np.all(n > 0):
+        observed = confusion / n
+        expected = confusion.sum(-1)[..., :, None] * confusion.sum(-2)[..., None, :] / (n * n)
+    else:
+        n = np.where(n > 0, n, 1)  # no pair: observed and expected are 0, kappa NaN
+        observed, expected = confusion / n, np.zeros(confusion.shape)
+    den = (w * expected).sum(axis=(-2, -1))
+    num = (w * observed).sum(axis=(-2, -1))
+    return 1.0 - np.divide(num, den, out=np.full(np.shape(den), np.nan), where=den > 0)
+
+
 def _kappa_numpy(x: np.ndarray, y: np.ndarray, k: int, weights=None) -> float:
     """Same formula as :func:`sklearn.metrics.cohen_kappa_score`, without its
     input checks (about 100 times faster); used only inside the bootstrap
     loop, and tested equal to scikit-learn."""
-    n = len(x)
-    if n == 0 or x.min() == x.max() == y.min() == y.max():
-        return float("nan")
-    observed = np.bincount(x * k + y, minlength=k * k).reshape(k, k) / n
-    expected = np.outer(np.bincount(x, minlength=k), np.bincount(y, minlength=k)) / (n * n)
-    diff = np.subtract.outer(np.arange(k), np.arange(k))
-    w = (diff != 0) if weights is None else np.abs(diff) if weights == "linear" else diff**2
-    return float(1.0 - np.sum(w * observed) / np.sum(w * expected))
+    confusion = np.bincount(x * k + y, minlength=k * k).reshape(k, k)
+    return float(_kappa_confusion(confusion, _kappa_weights(k, weights)))
 
 
 def _alpha_matrix(matrix: np.ndarray, k: int, level: str) -> float:
@@ -284,6 +297,28 @@ def cohen_kappa(a, b, *, labels=LABELS, weights=None) -> float:
         A value outside ``labels``, sequences of different lengths, or an
         unknown ``weights``.
 
+    Notes
+    -----
+    With ``p_o`` the share of pairs on which the raters agree and ``p_e`` the
+    agreement expected by chance from each rater's own label shares
+    (``p_e = sum_q p_a(q) p_b(q)``), Cohen's (1960) kappa is::
+
+        kappa = (p_o - p_e) / (1 - p_e)
+
+    The weighted kappa (Cohen 1968) counts partial disagreement: with
+    observed pair shares ``O[i, j]``, chance shares ``E[i, j] = p_a(i) p_b(j)``
+    and weights ``w[i, j]`` (``|i - j|`` linear, ``(i - j)**2`` quadratic, on
+    the ranks), ``kappa_w = 1 - sum w O / sum w E``. Unweighted kappa is the
+    case ``w[i, j] = 1`` for ``i != j``.
+
+    References
+    ----------
+    .. [1] Cohen, J. (1960). A coefficient of agreement for nominal scales.
+       *Educational and Psychological Measurement*, 20(1), 37-46.
+    .. [2] Cohen, J. (1968). Weighted kappa: Nominal scale agreement with
+       provision for scaled disagreement or partial credit. *Psychological
+       Bulletin*, 70(4), 213-220.
+
     Examples
     --------
     >>> round(cohen_kappa(["C", "C", "P", "I"], ["C", "P", "P", "I"]), 3)
@@ -329,6 +364,29 @@ def krippendorff_alpha(a, b=None, *, labels=LABELS, level="ordinal") -> float:
         A value outside ``labels``, a length mismatch, a matrix that is not
         2-D with at least two raters, or an unknown ``level``.
 
+    Notes
+    -----
+    ::
+
+        alpha = 1 - D_o / D_e
+
+    where ``D_o`` is the observed disagreement, the mean of ``delta(c, k)``
+    over every pair of values given to the same unit, and ``D_e`` the
+    disagreement expected by chance, the same mean over all pairs of values
+    pooled across units. ``delta`` is ``[c != k]`` (nominal), ``(c - k)**2``
+    (interval) or, for ordinal data, the squared count of values between
+    ``c`` and ``k`` (Krippendorff 2011). Units with a single value are left
+    out; any number of raters and missing values are allowed.
+
+    References
+    ----------
+    .. [1] Krippendorff, K. (2011). Computing Krippendorff's alpha-reliability.
+       Annenberg School for Communication, University of Pennsylvania.
+       https://repository.upenn.edu/asc_papers/43
+    .. [2] Hayes, A. F., & Krippendorff, K. (2007). Answering the call for a
+       standard reliability measure for coding data. *Communication Methods
+       and Measures*, 1(1), 77-89.
+
     Examples
     --------
     >>> round(krippendorff_alpha(["C", "C", "P", "I"], ["C", "P", "P", "I"]), 3)
@@ -358,8 +416,12 @@ def krippendorff_alpha(a, b=None, *, labels=LABELS, level="ordinal") -> float:
 def gwet_ac1(a, b, *, labels=LABELS) -> float:
     """Gwet's AC1 agreement coefficient between two raters.
 
-    Chance agreement is ``pe = sum_q pi_q (1 - pi_q) / (Q - 1)``, where
-    ``pi_q`` is the share of both raters' labels falling in category ``q`` and
+    ::
+
+        AC1 = (p_a - p_e) / (1 - p_e),    p_e = sum_q pi_q (1 - pi_q) / (Q - 1)
+
+    where ``p_a`` is the share of pairs on which the raters agree, ``pi_q`` the
+    share of both raters' labels falling in category ``q`` and
     ``Q = len(labels)`` counts every category on the scale, used or not
     (Gwet 2008). Unlike kappa, AC1 stays high when both raters agree on a
     dominant label, and it is defined whenever there is one pair.
@@ -382,6 +444,12 @@ def gwet_ac1(a, b, *, labels=LABELS) -> float:
     InputError
         A value outside ``labels`` or a length mismatch.
 
+    References
+    ----------
+    .. [1] Gwet, K. L. (2008). Computing inter-rater reliability and its
+       variance in the presence of high agreement. *British Journal of
+       Mathematical and Statistical Psychology*, 61(1), 29-48.
+
     Examples
     --------
     >>> round(gwet_ac1(["C", "C", "P", "I"], ["C", "P", "P", "I"]), 3)
@@ -393,6 +461,10 @@ def gwet_ac1(a, b, *, labels=LABELS) -> float:
 
 def raw_agreement(a, b, *, labels=None) -> float:
     """Share of pairs with identical labels (observed agreement).
+
+    ``p_o = (1/n) sum_i [a_i == b_i]`` over the ``n`` complete pairs: the
+    ``p_o`` of :func:`cohen_kappa` and :func:`gwet_ac1`, with no correction
+    for chance (read it beside :func:`majority_baseline`).
 
     Parameters
     ----------
@@ -428,7 +500,8 @@ def majority_baseline(a, labels=LABELS) -> float:
     """Accuracy of always predicting the most common label of ``a``.
 
     The share of the most frequent label among the non-missing values of
-    ``a`` (the human labels): the raw agreement a constant "judge" would get.
+    ``a`` (the human labels), ``max_q n_q / n``: the raw agreement a constant
+    "judge" would get, the floor a judge's :func:`raw_agreement` must clear.
 
     Parameters
     ----------
@@ -576,6 +649,20 @@ def bootstrap_ci(stat_fn, a, b, *, groups=None, n_boot=1000, seed=0, level=0.95)
         Lengths differ, a missing group id, ``n_boot < 1`` or ``level``
         outside (0, 1).
 
+    Notes
+    -----
+    The percentile interval (Efron & Tibshirani 1993, ch. 13): draw ``n_boot``
+    resamples of the rows (or of whole groups, the cluster bootstrap of
+    Field & Welsh 2007), compute the statistic on each, and take the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the values.
+
+    References
+    ----------
+    .. [1] Efron, B., & Tibshirani, R. J. (1993). *An Introduction to the
+       Bootstrap*. Chapman & Hall.
+    .. [2] Field, C. A., & Welsh, A. H. (2007). Bootstrapping clustered data.
+       *Journal of the Royal Statistical Society B*, 69(3), 369-390.
+
     Examples
     --------
     >>> a = ["C", "C", "P", "I"] * 5
@@ -641,6 +728,13 @@ def agreement_summary(human, judge, *, labels=LABELS, groups=None, n_boot=1000, 
     InputError
         A value outside ``labels`` (``field`` ``"human"`` or ``"judge"``) or
         lengths that differ.
+
+    Notes
+    -----
+    Formulas and references are in each statistic's own docstring:
+    :func:`raw_agreement`, :func:`majority_baseline`, :func:`cohen_kappa`
+    (Cohen 1960, 1968), :func:`krippendorff_alpha` (Krippendorff 2011),
+    :func:`gwet_ac1` (Gwet 2008); intervals from :func:`bootstrap_ci`.
 
     Examples
     --------
@@ -735,6 +829,12 @@ def pairwise_agreement(
         A missing column, a rater with two rows for one unit, an unknown rater
         or statistic, or a label outside ``labels``.
 
+    Notes
+    -----
+    Each pair's statistic is computed on the units both raters labelled, as
+    in :func:`cohen_kappa` and the other functions of :data:`STATISTICS` (see
+    their docstrings for formulas and references).
+
     Examples
     --------
     >>> f = pd.DataFrame({"rater": ["h1"] * 3 + ["h2"] * 3 + ["judge"] * 3,
@@ -828,6 +928,13 @@ def per_group_agreement(
         A missing column, unknown statistic or a label outside ``labels``
         (``field`` is the column).
 
+    Notes
+    -----
+    The statistic of each group is that of the whole table restricted to the
+    group's rows (formulas in :func:`cohen_kappa`, :func:`gwet_ac1`, ...). It
+    shows where a judge agrees and where it does not; for one number with an
+    interval use :func:`agreement_summary` with ``groups=``.
+
     Examples
     --------
     >>> f = pd.DataFrame({"q": [1, 1, 1, 2, 2, 2],
@@ -920,6 +1027,13 @@ def cutoff_sweep(scores, human, *, labels=LABELS, max_score: int = 3) -> pd.Data
     InputError
         A score that is not an integer in ``0..max_score``, a label outside
         ``labels``, or a length mismatch.
+
+    Notes
+    -----
+    There are ``C(max_score + k, k - 1)`` monotone maps (20 for 0-3 scores
+    and three labels). Choosing the best map on the same labels it is scored
+    on overstates agreement; fit cut-offs on held-out questions instead
+    (:func:`helpers.calibration.cross_validated_labels`).
 
     Examples
     --------

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import InputError, decode_text, read_csv_rows
+from .files import timestamp
+from .labels import FORM_ORDER, LABELS
 
 __all__ = ["read_annotations", "export_sheet", "labelling_form", "read_llmjudge", "ANNOTATION_COLUMNS"]
 
@@ -43,7 +44,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, list[int]]:
     return pd.DataFrame([cells for _, cells in rows], columns=header, dtype=object), [line for line, _ in rows]
 
 
-def read_annotations(paths, *, labels=("I", "P", "C"), allow_empty: bool = True) -> pd.DataFrame:
+def read_annotations(paths, *, labels=LABELS, allow_empty: bool = True) -> pd.DataFrame:
     """Read human labels from one or more CSV/XLSX files.
 
     Parameters
@@ -142,7 +143,7 @@ def export_sheet(run_dir, path, *, answer_sources=("generated",), top_segments: 
     return path
 
 
-def labelling_form(items: pd.DataFrame, out_csv, *, annotator: str, labels=("C", "P", "I")):
+def labelling_form(items: pd.DataFrame, out_csv, *, annotator: str, labels=FORM_ORDER):
     """A JupyterLab form: one answer at a time, each label appended to ``out_csv`` at once.
 
     Parameters
@@ -193,7 +194,7 @@ def labelling_form(items: pd.DataFrame, out_csv, *, annotator: str, labels=("C",
             if new:
                 writer.writerow(["question_id", "answer_source", "annotator", "label", "time"])
             writer.writerow([r["question_id"], r.get("answer_source", "generated"), annotator, button.description,
-                             time.strftime("%Y-%m-%dT%H:%M:%S")])
+                             timestamp(utc_offset=False)])
             fh.flush()
             os.fsync(fh.fileno())
         status.value = f"saved {r['question_id']} = {button.description} to {out_csv}"

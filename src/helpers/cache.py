@@ -33,6 +33,8 @@ import time
 import warnings
 from pathlib import Path
 
+from .files import bytes_sha256
+
 __all__ = ["ContentCache", "CacheCorruptionWarning", "content_key"]
 
 #: Seconds a writer waits for another process's transaction before giving up.
@@ -58,7 +60,7 @@ def content_key(*parts) -> str:
 
 
 def _sha256(value) -> str | None:
-    return None if value is None else hashlib.sha256(bytes(value)).hexdigest()
+    return None if value is None else bytes_sha256(value)
 
 
 class ContentCache:

@@ -21,7 +21,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .agreement import LABELS, _check_labels, _encode
+from .agreement import LABELS, _check_labels, _encode, _kappa_confusion, _kappa_weights
 from .errors import InputError
 
 __all__ = [
@@ -55,18 +55,7 @@ def _ranks(labels, order, n: int) -> np.ndarray:
 def _weight_matrix(k: int, weights) -> np.ndarray:
     if weights not in _WEIGHTS:
         raise InputError(f"must be one of {_WEIGHTS}, got {weights!r}", field="weights")
-    diff = np.subtract.outer(np.arange(k), np.arange(k))
-    return (diff != 0).astype(float) if weights is None else np.abs(diff) if weights == "linear" else diff**2.0
-
-
-def _kappas(confusion: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Cohen's kappa of a stack of (true x predicted) confusion matrices:
-    scikit-learn's formula, vectorised; NaN where it is 0/0."""
-    n = confusion.sum(axis=(-2, -1))[..., None, None]
-    expected = confusion.sum(-1)[..., :, None] * confusion.sum(-2)[..., None, :] / n
-    den = (w * expected).sum(axis=(-2, -1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, 1.0 - (w * confusion).sum(axis=(-2, -1)) / den, np.nan)
+    return _kappa_weights(k, weights)
 
 
 def fit_cutoffs(scores, labels, *, order=LABELS, weights="quadratic") -> tuple:
@@ -132,7 +121,7 @@ def _fit(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple:
         last = np.arange(prefix[-1] if prefix else 0, m)
         bounds = [np.zeros_like(last), *(np.full_like(last, p) for p in prefix), last, np.full_like(last, m - 1)]
         confusion = np.stack([cum[hi] - cum[lo] for lo, hi in zip(bounds[:-1], bounds[1:])], axis=-1)
-        kappa = _kappas(confusion, w)
+        kappa = _kappa_confusion(confusion, w)
         if np.all(np.isnan(kappa)):
             continue
         top = int(np.flatnonzero(kappa >= np.nanmax(kappa) - 1e-12)[0])

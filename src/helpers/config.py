@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError, decode_text
+from .labels import LABELS, SCORE_LABELS
 
 __all__ = ["DEFAULTS", "load_config", "merge"]
 
@@ -69,16 +70,22 @@ DEFAULTS: dict = {
         "answer_relevance_reasons": False,
         "groundedness_reasons": False,
         "groundedness_answer_bank": True,
-        "correctness_variant": "fewshot-en",
+        "correctness_variant": "fewshot-en+ref",
+        "guard": True,
     },
     "lab": {
         "contrast_set": "",
         "questions": [],
-        "variants": ["fewshot-en"],
+        "variants": ["fewshot-en+ref"],
         "relevance": False,
-        "combine_with": "fewshot-en",
+        "combine_with": "fewshot-en+ref",
     },
-    "labels": {"order": ["I", "P", "C"], "map": {3: "C", 2: "P", 1: "P", 0: "I"}},
+    "attacks": {
+        "questions": ["q01", "q05", "q09"],
+        "attacks": [],
+        "judges": ["answer_correctness"],
+    },
+    "labels": {"order": list(LABELS), "map": dict(SCORE_LABELS)},
     "analysis": {
         "source": "run",  # run | records | llmjudge
         "llmjudge_dir": "../shared/data/llmjudge",
@@ -269,3 +276,10 @@ def _check_variants(cfg: dict, path) -> None:
     for field, name in named:
         if not isinstance(name, str) or name not in VARIANTS:
             raise InputError(f"unknown correctness variant {name!r} (known: {', '.join(VARIANTS)})", path=path, field=field)
+    from .attacks import ATTACKS, JUDGES
+
+    for key, known in (("attacks", ATTACKS), ("judges", JUDGES)):
+        for i, name in enumerate(cfg["attacks"][key]):
+            if not isinstance(name, str) or name not in known:
+                raise InputError(f"unknown {key[:-1]} {name!r} (known: {', '.join(known)})", path=path,
+                                 field=f"attacks.{key}[{i}]")

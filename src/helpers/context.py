@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .files import clock  # re-exported: generation formats its headers with it
 
 __all__ = ["segment_pieces", "select_evidence", "render_context", "gold_cues", "evidence_recall", "SCORERS"]
 
@@ -64,12 +65,6 @@ def words(text: str) -> list[str]:
 def content_stems(text: str) -> set[str]:
     """5-letter stems of the content words of ``text`` (function words and words of <= 2 letters dropped)."""
     return {w[:5] for w in words(text) if w not in STOPWORDS and len(w) > 2}
-
-
-def clock(seconds: float) -> str:
-    """``HH:MM:SS`` of a time in seconds, e.g. ``clock(3725) == '01:02:05'``."""
-    s = int(round(seconds))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _split_long(start: float, end: float, text: str, max_words: int) -> list[tuple[float, float, str]]:

@@ -37,6 +37,7 @@ automated LLM evaluation via grading checklist.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .errors import InputError
-from .judge import build_messages, expected_score, parse_judge_reply, prompt_version, score_token_logprobs
+from .labels import GRADE_LABELS
+from .prompting import GUARD_VERSION, build_messages, prompt_version, retry_message
+from .scoring import expected_score, nearest_score, parse_judge_reply, score_token_logprobs
 
 __all__ = [
     "GRADE_LABELS",
@@ -56,9 +59,6 @@ __all__ = [
     "yes_probability",
     "parse_checklist",
 ]
-
-#: Grade -> label of the correctness judge (its scale is the labels' own).
-GRADE_LABELS: dict = {2: "C", 1: "P", 0: "I"}
 
 PROMPTS = "correctness"
 
@@ -78,16 +78,35 @@ class Variant:
     max_grade : int
         Top of the scale the judge is asked for (2, or 3 for the 0-3 variant;
         its expected score is rescaled to 0..2).
+    guard : bool
+        The answer is rendered as guarded data (:func:`helpers.prompting.build_messages`).
+    anchor : bool
+        Report the expected grade *relative to the reference's own*: the same
+        judge also grades the reference as if it were the answer (one call
+        per question, cached), and ``expected_score`` is
+        ``E[g | answer] - E[g | reference]``, from -2 to 2. A small judge
+        grades some questions higher than others whatever the answer; the
+        difference cancels that, and cut-offs fitted on it carry across
+        questions. The ``score`` and ``label`` stay the answer's own argmax.
     """
 
     mode: str
     prompts: tuple
     language: str = "en"
     max_grade: int = 2
+    guard: bool = False
+    anchor: bool = False
+
+    @property
+    def call_version(self) -> str:
+        """The version each call is cached under: an anchored variant makes the same calls as its plain twin."""
+        names = "+".join(prompt_version(p, self.language, prompts=PROMPTS).split("/")[0] for p in self.prompts)
+        return f"{names}/{self.language}" + (f"+{GUARD_VERSION}" if self.guard else "")
 
     @property
     def version(self) -> str:
-        return "+".join(prompt_version(p, self.language, prompts=PROMPTS).split("/")[0] for p in self.prompts) + f"/{self.language}"
+        """The version stored with each grade (``+ref`` for an anchored variant)."""
+        return self.call_version + ("+ref" if self.anchor else "")
 
 
 #: The judge lab's variants. The default metric of a run is :data:`DEFAULT_VARIANT`.
@@ -96,6 +115,8 @@ VARIANTS: dict = {
     "direct-pt": Variant("direct", ("correctness_direct",), "pt"),
     "direct03-en": Variant("direct", ("correctness_direct_03",), "en", max_grade=3),
     "fewshot-en": Variant("direct", ("correctness_fewshot",), "en"),
+    "fewshot-en+ref": Variant("direct", ("correctness_fewshot",), "en", anchor=True),
+    "direct-pt+ref": Variant("direct", ("correctness_direct",), "pt", anchor=True),
     "fewshot-pt": Variant("direct", ("correctness_fewshot",), "pt"),
     "checks-en": Variant("checks", ("correctness_conflict", "correctness_coverage"), "en"),
     "checks-pt": Variant("checks", ("correctness_conflict", "correctness_coverage"), "pt"),
@@ -104,12 +125,8 @@ VARIANTS: dict = {
     "reasons-pt": Variant("reasons", ("correctness_reasons",), "pt"),
 }
 
-DEFAULT_VARIANT = "fewshot-en"
+DEFAULT_VARIANT = "fewshot-en+ref"
 
-_RETRY = {
-    "en": "Your reply did not end with a line 'Score: N' with N 0, 1 or 2. Reply again, in exactly the format asked for.",
-    "pt": "Sua resposta não terminou com uma linha 'Score: N', com N 0, 1 ou 2. Responda de novo, exatamente no formato pedido.",
-}
 _YES = ("yes", "sim", "y", "s")
 _NO = ("no", "não", "nao", "n")
 
@@ -203,13 +220,6 @@ def _digits(top, max_grade):
     return e * 2 / max_grade, best
 
 
-def _grade(expected):
-    """Integer 0-2 grade nearest the expected grade (None for NaN)."""
-    if expected is None or (isinstance(expected, float) and math.isnan(expected)):
-        return None
-    return int(min(2, max(0, math.floor(expected + 0.5))))
-
-
 class _Meter:
     """Adds up tokens, latency and cache hits over the calls for one answer."""
 
@@ -226,34 +236,35 @@ class _Meter:
         return out
 
 
-def _one_token(meter, name, language, fields, version):
-    out = meter.chat(build_messages(name, language, prompts=PROMPTS, **fields), version, max_tokens=1, top_logprobs=20)
+def _one_token(meter, name, language, fields, version, guard=False):
+    messages = build_messages(name, language, prompts=PROMPTS, guard=guard, **fields)
+    out = meter.chat(messages, version, max_tokens=1, top_logprobs=20)
     return out.logprobs[0]["top"] if out.logprobs else {}
 
 
 def _direct(meter, v, fields):
-    top = _one_token(meter, v.prompts[0], v.language, fields, v.version)
+    top = _one_token(meter, v.prompts[0], v.language, fields, v.call_version, v.guard)
     expected, best = _digits(top, v.max_grade)
     if best is not None and v.max_grade != 2:
-        best = _grade(best * 2 / v.max_grade)
+        best = nearest_score(best * 2 / v.max_grade)
     return expected, best, "", "ok" if best is not None else "no_score"
 
 
 def _checks(meter, v, fields):
-    conflict = yes_probability(_one_token(meter, v.prompts[0], v.language, fields, v.version))
-    covers = yes_probability(_one_token(meter, v.prompts[1], v.language, fields, v.version))
+    conflict = yes_probability(_one_token(meter, v.prompts[0], v.language, fields, v.call_version, v.guard))
+    covers = yes_probability(_one_token(meter, v.prompts[1], v.language, fields, v.call_version, v.guard))
     expected = (1 - conflict) * (1 + covers)
     reason = f"p(conflict)={conflict:.2f}, p(covers all)={covers:.2f}"
-    return expected, _grade(expected), reason, "ok" if not math.isnan(expected) else "no_score"
+    return expected, nearest_score(expected), reason, "ok" if not math.isnan(expected) else "no_score"
 
 
 def _reasons(meter, v, fields):
-    messages = build_messages(v.prompts[0], v.language, prompts=PROMPTS, **fields)
-    out = meter.chat(messages, v.version, max_tokens=120, top_logprobs=10)
+    messages = build_messages(v.prompts[0], v.language, prompts=PROMPTS, guard=v.guard, **fields)
+    out = meter.chat(messages, v.call_version, max_tokens=120, top_logprobs=10)
     reply = parse_judge_reply(out.text, max_score=2)
     if not reply.ok:
-        messages = messages + [{"role": "assistant", "content": out.text}, {"role": "user", "content": _RETRY[v.language]}]
-        out = meter.chat(messages, v.version, max_tokens=120, top_logprobs=10)
+        messages = messages + [{"role": "assistant", "content": out.text}, retry_message(v.language, max_score=2)]
+        out = meter.chat(messages, v.call_version, max_tokens=120, top_logprobs=10)
         reply = parse_judge_reply(out.text, max_score=2)
     top = score_token_logprobs(out.logprobs)
     expected = _digits(top, 2)[0] if top else float("nan")
@@ -265,11 +276,11 @@ def _reasons(meter, v, fields):
 def _checklist(meter, v, fields, checklists):
     items = checklists[fields["question"], fields["reference"]]
     checked = [(it, yes_probability(_one_token(meter, v.prompts[1], v.language, {"answer": fields["answer"], "item": it},
-                                               v.version))) for it in items]
+                                               v.call_version, v.guard))) for it in items]
     p = [x for _, x in checked if not math.isnan(x)]
     expected = 2 * sum(p) / len(p) if p else float("nan")
     reason = " | ".join(f"{it} {x:.2f}" for it, x in checked)  # every item beside its own p(yes), NaN included
-    return expected, _grade(expected), reason, "ok" if p else "no_score"
+    return expected, nearest_score(expected), reason, "ok" if p else "no_score"
 
 
 def _make_checklists(llm, items, v):
@@ -279,13 +290,15 @@ def _make_checklists(llm, items, v):
         if not ref:
             continue
         meter = _Meter(llm)
-        reply = meter.chat(build_messages(v.prompts[0], v.language, prompts=PROMPTS, question=q, reference=ref), v.version, max_tokens=120)
+        messages = build_messages(v.prompts[0], v.language, prompts=PROMPTS, question=q, reference=ref)
+        reply = meter.chat(messages, v.call_version, max_tokens=120)
         out[q, ref] = parse_checklist(reply.text) or [f"Does the answer state that: {ref}"]
         seconds[q, ref] = meter.latency
     return out, seconds
 
 
-def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIANT, progress: bool = True) -> pd.DataFrame:
+def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIANT, guard: bool = False,
+                      progress: bool = True) -> pd.DataFrame:
     """Grade every answer against its reference with one correctness variant.
 
     Parameters
@@ -297,14 +310,18 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
         ``question``, ``reference``, ``answer``.
     variant : str
         A key of :data:`VARIANTS`.
+    guard : bool
+        Render the answer as guarded data, in delimiters it cannot close
+        (:func:`helpers.prompting.build_messages`); the prompt version says so.
 
     Returns
     -------
     DataFrame
         :data:`helpers.judge.JUDGMENT_COLUMNS` with ``metric`` =
         ``"answer_correctness"``, ``score`` the 0-2 grade, ``score_norm`` =
-        grade / 2, ``expected_score`` the continuous 0..2 grade, ``label``
-        C/P/I, plus ``variant``. A row without a reference is NaN with status
+        grade / 2, ``expected_score`` the continuous 0..2 grade (for an
+        anchored variant, ``+ref``, minus the reference's own: -2..2),
+        ``label`` C/P/I, plus ``variant``. A row without a reference is NaN with status
         ``no_reference``.
 
     Examples
@@ -315,26 +332,40 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
 
     from .judge import JUDGMENT_COLUMNS
 
-    v = get_variant(variant)
+    v = dataclasses.replace(get_variant(variant), guard=bool(guard))
     has_ref = items["reference"].astype(str).str.strip() != ""
     checklists, make_s = (_make_checklists(llm, items[has_ref], v) if v.mode == "checklist" else ({}, {}))
     per_question = items[has_ref].groupby(["question", "reference"]).size()
+
+    def grade_one(meter, fields):
+        if v.mode == "direct":
+            return _direct(meter, v, fields)
+        if v.mode == "checks":
+            return _checks(meter, v, fields)
+        if v.mode == "reasons":
+            return _reasons(meter, v, fields)
+        return _checklist(meter, v, fields, checklists)
+
+    anchors = {}  # (question, reference) -> (the reference's own expected grade, its seconds)
     rows = []
     for item in tqdm(items.to_dict("records"), desc=f"correctness {variant}", disable=not progress):
         fields = {"question": item["question"], "reference": item["reference"], "answer": item["answer"]}
+        key = (item["question"], item["reference"])
         meter = _Meter(llm)
         if not str(item["reference"]).strip():
             expected, grade, reason, status = float("nan"), None, "", "no_reference"
-        elif v.mode == "direct":
-            expected, grade, reason, status = _direct(meter, v, fields)
-        elif v.mode == "checks":
-            expected, grade, reason, status = _checks(meter, v, fields)
-        elif v.mode == "reasons":
-            expected, grade, reason, status = _reasons(meter, v, fields)
         else:
-            expected, grade, reason, status = _checklist(meter, v, fields, checklists)
-            key = (item["question"], item["reference"])
-            meter.latency += make_s.get(key, 0.0) / max(1, per_question.get(key, 1))
+            expected, grade, reason, status = grade_one(meter, fields)
+            if v.mode == "checklist":
+                meter.latency += make_s.get(key, 0.0) / max(1, per_question.get(key, 1))
+            if v.anchor:
+                if key not in anchors:
+                    own = _Meter(llm)
+                    anchors[key] = (grade_one(own, {**fields, "answer": item["reference"]})[0], own.latency)
+                ref_expected, ref_s = anchors[key]
+                meter.latency += ref_s / max(1, per_question.get(key, 1))
+                reason = f"E[grade] {expected:.3f}, the reference's own {ref_expected:.3f}" + (f"; {reason}" if reason else "")
+                expected = expected - ref_expected
         rows.append({
             "question_id": item["question_id"], "answer_source": item.get("answer_source", ""),
             "metric": "answer_correctness", "repetition": 0, "segment_id": "", "rank": 0,

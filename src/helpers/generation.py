@@ -16,7 +16,8 @@ import pandas as pd
 from .context import SCORERS, clock, content_stems, render_context, segment_pieces, select_evidence
 from .errors import InputError
 
-__all__ = ["build_context", "trim_to_query", "generate_answers", "is_abstention", "with_diagnostics", "ABSTENTION", "FALLBACK", "ANSWER_COLUMNS"]
+__all__ = ["build_context", "trim_to_query", "generate_answers", "is_abstention", "with_diagnostics",
+           "ABSTENTION", "FALLBACK", "ANSWER_COLUMNS"]
 
 # The answer when the excerpts do not state it (both prompt languages, see prompts/generate.yaml),
 # and the part of it that is_abstention looks for (gen-v2 answers wrote the sentence themselves).
@@ -137,9 +138,9 @@ def build_context(question: str, retrieved: pd.DataFrame, *, n_segments: int = 3
     return context, ids, count(context)
 
 
-def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, prompts="generate", language: str = "pt", n_segments: int = 3,
-                     budget_tokens: int = 600, selection: str = "truncate", embed=None, max_tokens: int = 160, temperature: float = 0.0,
-                     seed: int = 0, progress: bool = True) -> pd.DataFrame:
+def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, prompts="generate", language: str = "pt",
+                     n_segments: int = 3, budget_tokens: int = 600, selection: str = "truncate", embed=None, max_tokens: int = 160,
+                     temperature: float = 0.0, seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Answer every question from its retrieved segments.
 
     Two calls per question, one decision each: ``answer_check`` asks whether
@@ -159,7 +160,7 @@ def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, p
         Retrievals joined with segments (see :func:`build_context`).
     prompts : str or dict
         The generator prompt file's name, or prompts already loaded
-        (:func:`helpers.judge.load_prompts`).
+        (:func:`helpers.prompting.load_prompts`).
     language : {"pt", "en"}
         Prompt language.
     n_segments, budget_tokens, selection, embed
@@ -173,7 +174,7 @@ def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, p
     from tqdm.auto import tqdm
 
     from .correctness import yes_probability
-    from .judge import build_messages, prompt_version
+    from .prompting import build_messages, prompt_version
 
     version = prompt_version("answer", language, prompts=prompts)
     check_version = prompt_version("answer_check", language, prompts=prompts)

@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from .files import write_atomic
+
 __all__ = ["INDEX_TYPES", "index_presets", "build_index", "describe_index", "search", "save_index", "load_index"]
 
 #: The index types :func:`build_index` knows.
@@ -175,7 +177,7 @@ def save_index(index, path) -> None:
     """Write an index to a file."""
     import faiss
 
-    faiss.write_index(index, str(path))
+    write_atomic(path, lambda tmp: faiss.write_index(index, str(tmp)))
 
 
 def load_index(path):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .labels import CORRECT, LABELS, RANK
 
 __all__ = ["labelled_answers", "score_table", "with_combined", "cv_labels", "lab_agreement", "LAB_COLUMNS"]
 
@@ -29,7 +30,7 @@ LAB_COLUMNS = [
     "seconds", "cache_hit",
 ]
 
-ORDER = ("I", "P", "C")
+ORDER = LABELS  # I < P < C
 
 
 def labelled_answers(questions: pd.DataFrame, sets: dict) -> pd.DataFrame:
@@ -78,7 +79,7 @@ def _long(items, values, method, family, seconds, *, grade=None, status=None, hi
 
 
 def score_table(items: pd.DataFrame, *, llm=None, variants=(), relevance: bool = False, embedder=None,
-                progress: bool = True) -> pd.DataFrame:
+                guard: bool = False, progress: bool = True) -> pd.DataFrame:
     """Score labelled answers with the baselines and the LLM variants.
 
     Parameters
@@ -94,6 +95,8 @@ def score_table(items: pd.DataFrame, *, llm=None, variants=(), relevance: bool =
         and in one digit (``answer_relevance_direct``).
     embedder : helpers.embeddings.Embedder, optional
         For the E5 answer-reference cosine.
+    guard : bool
+        The LLM judges read the answer guarded (:func:`helpers.prompting.build_messages`).
 
     Returns
     -------
@@ -102,7 +105,7 @@ def score_table(items: pd.DataFrame, *, llm=None, variants=(), relevance: bool =
         answer (as measured when the reply was made, also for a cached one),
         the baselines' time per answer measured now.
     """
-    from .baselines import baseline_scores
+    from .baselines import answer_similarity, baseline_scores
     from .correctness import judge_correctness
     from .judge import judge_items
 
@@ -112,17 +115,21 @@ def score_table(items: pd.DataFrame, *, llm=None, variants=(), relevance: bool =
     lexical_s = (time.perf_counter() - t0) / max(1, len(items))
     for col in ("token_f1", "exact_match", "rouge_l"):
         parts.append(_long(items, base[col], col, "baseline", lexical_s))
-    if embedder is not None:  # the lexical ones again (milliseconds), so its time is the embedding's only
+    if embedder is not None:  # the E5 cosine on the rows the lexical baselines scored, timed on its own
+        scored = base["token_f1"].notna().to_numpy()
+        sim = np.full(len(items), np.nan)
         t0 = time.perf_counter()
-        sim = baseline_scores(items, reference_col="reference", embedder=embedder)["answer_similarity"]
-        parts.append(_long(items, sim, "answer_similarity", "baseline", (time.perf_counter() - t0) / max(1, len(items)) - lexical_s))
+        if scored.any():
+            sim[scored] = answer_similarity(items.loc[scored, "answer"].astype(str).tolist(),
+                                            items.loc[scored, "reference"].astype(str).tolist(), embedder=embedder)
+        parts.append(_long(items, sim, "answer_similarity", "baseline", (time.perf_counter() - t0) / max(1, len(items))))
     for name in variants:
-        rows = judge_correctness(llm, items, variant=name, progress=progress)
+        rows = judge_correctness(llm, items, variant=name, guard=guard, progress=progress)
         parts.append(_long(items, rows["expected_score"], name, "llm", rows["latency_s"].to_numpy(),
                            grade=rows["score"], status=rows["status"], hit=rows["cache_hit"]))
     if relevance:  # the study's judge with its reasons, and in one digit: what do the reasons add?
         for metric in ("answer_relevance", "answer_relevance_direct"):
-            rows = judge_items(llm, items, metric, language="en", progress=progress)
+            rows = judge_items(llm, items, metric, language="en", guard=guard, progress=progress)
             score = rows["expected_score"].where(rows["expected_score"].notna(), rows["score"])
             parts.append(_long(items, score, metric, "llm", rows["latency_s"].to_numpy(),
                                grade=rows["score"], status=rows["status"], hit=rows["cache_hit"]))
@@ -149,7 +156,8 @@ def with_combined(scores: pd.DataFrame, *, llm_method: str, features=("token_f1"
         raise InputError(f"methods not scored: {missing}", field="features")
     keys = scores.drop_duplicates(["question_id", "answer_source"]).set_index(["question_id", "answer_source"])
     keys = keys.loc[wide.index]
-    cv = cross_validated_combination(wide[cols].to_numpy(), keys["label"].to_numpy(), keys.index.get_level_values(0).to_numpy(), order=ORDER)
+    cv = cross_validated_combination(wide[cols].to_numpy(), keys["label"].to_numpy(), keys.index.get_level_values(0).to_numpy(),
+                                     order=ORDER)
     secs = scores[scores["method"].isin(cols)].groupby(["question_id", "answer_source"])["seconds"].sum().loc[wide.index]
     items = keys.reset_index()
     extra = _long(items, cv["score_cv"].to_numpy(), name, "combined", secs.to_numpy())
@@ -214,7 +222,7 @@ def lab_agreement(labelled: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) 
     """
     from .agreement import agreement_summary, bootstrap_ci
 
-    rank = {lab: i for i, lab in enumerate(ORDER)}
+    rank = dict(RANK)
     rows = []
     for (method, family), g in labelled.groupby(["method", "family"], sort=False):
         for set_name, s in [*g.groupby("set"), ("all", g)]:
@@ -258,8 +266,7 @@ def best_method(result: pd.DataFrame, *, family: str = "llm", set_name: str = "a
 
 def worst_disagreements(rows: pd.DataFrame, items: pd.DataFrame, *, n: int = 8) -> pd.DataFrame:
     """The ``n`` answers whose score is furthest from their label (``human`` I=0, P=1, C=2 against the 0-2 score)."""
-    rank = {lab: i for i, lab in enumerate(ORDER)}
-    r = rows.assign(gap=(rows["score"] - rows["human"].map(rank)).abs())
+    r = rows.assign(gap=(rows["score"] - rows["human"].map(dict(RANK))).abs())
     r = r.merge(items[["question_id", "answer_source", "answer", "reference"]], on=["question_id", "answer_source"])
     cols = ["question_id", "kind", "human", "judge_label", "score", "answer", "reference"]
     return r.sort_values("gap", ascending=False).head(n)[cols].reset_index(drop=True)
@@ -275,7 +282,7 @@ def ppi_curve(labelled: pd.DataFrame, *, method: str, ns=(10, 20, 30, 50, 80, 12
     from .calibration import ppi_width_curve
 
     rows = labelled[(labelled["method"] == method) & labelled["label_cv"].notna()]
-    y = (rows["label"] == "C").to_numpy(float)
-    yhat = (rows["label_cv"] == "C").to_numpy(float)
+    y = (rows["label"] == CORRECT).to_numpy(float)
+    yhat = (rows["label_cv"] == CORRECT).to_numpy(float)
     ns = [k for k in ns if k < len(rows)]
     return ppi_width_curve(y, yhat, ns=ns, n_repeats=n_repeats, seed=seed)

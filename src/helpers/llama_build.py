@@ -55,7 +55,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -66,6 +65,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .files import file_sha256, timestamp, write_text
 
 ENV_VAR = "RAGJUDGE_LLAMA_BUILD"
 PACKAGE = "llama-cpp-python"
@@ -349,9 +350,9 @@ def build_wheel(flavour: str, version: str, *, python: str | None = None, log=pr
         wheel = d / built[0].name
         os.replace(built[0], wheel)
     seconds = round(time.time() - t0)
-    _sidecar(wheel).write_text(json.dumps({
+    write_text(_sidecar(wheel), json.dumps({
         "flavour": flavour, "version": version, "cmake_args": cmake_args(flavour), "build_seconds": seconds,
-        "built_on": cpu_model(), "sha256": _sha256(wheel), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "built_on": cpu_model(), "sha256": file_sha256(wheel), "built_at": timestamp(),
     }, indent=2) + "\n")
     log(f"    built {wheel} in {seconds // 60} min {seconds % 60} s")
     return wheel
@@ -441,14 +442,6 @@ def read_record(prefix: str | Path | None = None) -> dict | None:
         return None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def install(*, version: str | None = None, environ=None, cpuinfo: str | Path = "/proc/cpuinfo", python: str | None = None,
             constraints: Path | None = None, smoke=smoke_test, log=print) -> dict:
     """Pick the flavour, build its wheel if needed, install it, smoke-test it, fall back if it dies.
@@ -502,12 +495,12 @@ def _install_first_working(candidates, *, flags, source, reason, chosen, version
         "llama_cpp_python": check.get("llama_cpp_python", version),
         "system_info": check.get("system_info", ""),
         "wheel": str(wheel),
-        "wheel_sha256": _sha256(wheel),
+        "wheel_sha256": file_sha256(wheel),
         "smoke_test": {k: check.get(k) for k in ("model", "prompt_tokens", "completion_tokens", "seconds")},
-        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "written_at": timestamp(),
     }
     path = record_path(_prefix_of(python))
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_text(path, json.dumps(record, indent=2) + "\n")
     tail = f" (instead of {', '.join(f['flavour'] for f in failures)}, which failed)" if failures else ""
     what = "loaded the model and generated" if check.get("model") else "imported (no GGUF yet)"
     log(f"    llama.cpp {candidate} build installed{tail}; smoke test {what}: {record['system_info']}")
@@ -548,7 +541,7 @@ def check(*, python: str | None = None, constraints: Path | None = None, cpuinfo
     if result["ok"]:
         record.update(system_info=result.get("system_info", record.get("system_info", "")),
                       smoke_test={k: result.get(k) for k in ("model", "prompt_tokens", "completion_tokens", "seconds")})
-        record_path(prefix).write_text(json.dumps(record, indent=2) + "\n")
+        write_text(record_path(prefix), json.dumps(record, indent=2) + "\n")
         log(f"    llama.cpp {record['flavour']} build: model loaded and generated ({record['system_info']})")
         return record
     flavour = record["flavour"]

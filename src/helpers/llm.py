@@ -41,6 +41,7 @@ import numpy as np
 
 from .cache import ContentCache, content_key
 from .errors import InputError
+from .files import file_sha256, write_atomic, write_text
 
 __all__ = [
     "Completion",
@@ -51,6 +52,8 @@ __all__ = [
     "CachedLLM",
     "get_llm",
     "default_gguf",
+    "model_fingerprint",
+    "cut_at_stop",
     "DEFAULT_GGUF",
 ]
 
@@ -146,7 +149,8 @@ def default_gguf(cache_dir=None, *, progress: bool = True) -> Path:
     cache_dir = Path(cache_dir or os.environ.get("RAGJUDGE_MODEL_DIR") or Path.home() / ".cache" / "ragjudge" / "models")
     target = cache_dir / DEFAULT_GGUF["name"]
     stamp = target.with_suffix(".sha256")
-    if target.is_file() and target.stat().st_size == DEFAULT_GGUF["bytes"] and stamp.is_file() and stamp.read_text().strip() == DEFAULT_GGUF["sha256"]:
+    stamped = stamp.is_file() and stamp.read_text().strip() == DEFAULT_GGUF["sha256"]
+    if target.is_file() and target.stat().st_size == DEFAULT_GGUF["bytes"] and stamped:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -159,21 +163,26 @@ def default_gguf(cache_dir=None, *, progress: bool = True) -> Path:
         ) from None
     from tqdm.auto import tqdm
 
-    h = hashlib.sha256()
-    tmp = target.with_name(target.name + f".part-{os.getpid()}")
-    with open(tmp, "wb") as out, tqdm(total=DEFAULT_GGUF["bytes"], unit="B", unit_scale=True, desc="assembling default GGUF", disable=not progress) as bar:
-        for part in parts:
-            with open(part, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    out.write(block)
-                    h.update(block)
-                    bar.update(len(block))
-    size, digest = tmp.stat().st_size, h.hexdigest()
-    if size != DEFAULT_GGUF["bytes"] or digest != DEFAULT_GGUF["sha256"]:
-        tmp.unlink()
-        raise InputError(f"assembled model has {size} bytes, sha256 {digest}; expected {DEFAULT_GGUF['bytes']} bytes, sha256 {DEFAULT_GGUF['sha256']}", field="model")
-    os.replace(tmp, target)
-    stamp.write_text(digest + "\n")
+    def assemble(tmp):
+        h = hashlib.sha256()
+        bar = tqdm(total=DEFAULT_GGUF["bytes"], unit="B", unit_scale=True, desc="assembling default GGUF", disable=not progress)
+        with open(tmp, "wb") as out, bar:
+            for part in parts:
+                with open(part, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 22), b""):
+                        out.write(block)
+                        h.update(block)
+                        bar.update(len(block))
+        size, digest = tmp.stat().st_size, h.hexdigest()
+        if size != DEFAULT_GGUF["bytes"] or digest != DEFAULT_GGUF["sha256"]:
+            raise InputError(
+                f"assembled model has {size} bytes, sha256 {digest}; "
+                f"expected {DEFAULT_GGUF['bytes']} bytes, sha256 {DEFAULT_GGUF['sha256']}",
+                field="model",
+            )
+
+    write_atomic(target, assemble)  # a half-assembled or wrong file never takes the model's name
+    write_text(stamp, DEFAULT_GGUF["sha256"] + "\n")
     return target
 
 
@@ -247,7 +256,16 @@ class LlamaCppLLM(LLM):
     backend = "llama_cpp"
     supports_logprobs = True
 
-    def __init__(self, model: str = "default", *, n_ctx: int = 4096, n_batch: int = 512, n_threads: int | None = None, model_dir=None, verbose: bool = False):
+    def __init__(
+        self,
+        model: str = "default",
+        *,
+        n_ctx: int = 4096,
+        n_batch: int = 512,
+        n_threads: int | None = None,
+        model_dir=None,
+        verbose: bool = False,
+    ):
         import llama_cpp
 
         path = default_gguf(model_dir) if model in ("", "default") else Path(model).expanduser()
@@ -263,8 +281,8 @@ class LlamaCppLLM(LLM):
         )
         self.load_s = time.perf_counter() - t0
         self.n_ctx = n_ctx
-        self.sha256 = DEFAULT_GGUF["sha256"] if self.model == "default" else _file_sha256(path)
-        self.fingerprint = f"gguf:{self.sha256}"
+        self.fingerprint = model_fingerprint(self.backend, str(path) if self.model != "default" else "default")
+        self.sha256 = self.fingerprint.removeprefix("gguf:")
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         template = self.llm.metadata.get("tokenizer.chat_template")
@@ -327,7 +345,9 @@ class LlamaCppLLM(LLM):
         out_tokens, logprobs = [], [] if top_logprobs else None
         finish = "length"
         text_so_far = ""
-        gen = self.llm.generate(tokens, top_k=0 if temperature > 0 else 1, top_p=1.0, min_p=0.0, temp=temperature, repeat_penalty=1.0, reset=True)
+        gen = self.llm.generate(
+            tokens, top_k=0 if temperature > 0 else 1, top_p=1.0, min_p=0.0, temp=temperature, repeat_penalty=1.0, reset=True
+        )
         for token in gen:
             if lc.llama_vocab_is_eog(vocab, token):
                 finish = "stop"
@@ -345,10 +365,7 @@ class LlamaCppLLM(LLM):
             if len(out_tokens) >= max_tokens:
                 break
         gen.close()
-        text = self.llm.detokenize(out_tokens).decode("utf-8", errors="replace")
-        if stop:
-            cut = min((text.find(s) for s in stop if s in text), default=-1)
-            text = text[:cut] if cut >= 0 else text
+        text = cut_at_stop(self.llm.detokenize(out_tokens).decode("utf-8", errors="replace"), stop)
         return Completion(
             text=text.strip(),
             prompt_tokens=len(tokens),
@@ -380,10 +397,56 @@ def llama_build_info() -> dict:
     return dict(_LLAMA_BUILD)
 
 
-def _file_sha256(path) -> str:
-    from .embeddings import file_sha256
+def model_fingerprint(backend: str, model: str = "default", *, revision: str = "", base_url: str = "") -> str:
+    """What identifies a model's weights in a cache key and a manifest: the one definition.
 
-    return file_sha256(path)
+    ``gguf:<sha256 of the file>`` for ``llama_cpp`` (the default GGUF's known
+    hash, so it is not re-read), ``hf:<model>@<revision>`` for
+    ``transformers`` (pin ``revision`` to a commit so the key names exact
+    weights; the commit a load resolves to is in :meth:`TransformersLLM.describe`),
+    ``openai:<base_url or api.openai.com>:<model>`` for ``openai`` (the
+    server decides the weights).
+
+    Raises
+    ------
+    InputError
+        A GGUF path that is not a file, or an unknown backend.
+
+    Examples
+    --------
+    >>> model_fingerprint("llama_cpp", "default")[:13]
+    'gguf:cc324af0'
+    >>> model_fingerprint("transformers", "Qwen/Qwen2.5-1.5B-Instruct", revision="8faed76")
+    'hf:Qwen/Qwen2.5-1.5B-Instruct@8faed76'
+    >>> model_fingerprint("openai", "gpt-4o-mini")
+    'openai:api.openai.com:gpt-4o-mini'
+    """
+    if backend == "llama_cpp":
+        if model in ("", "default"):
+            return f"gguf:{DEFAULT_GGUF['sha256']}"
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise InputError("GGUF model file not found", path=path, field="model")
+        return f"gguf:{file_sha256(path)}"
+    if backend == "transformers":
+        return f"hf:{model}@{revision or ''}"
+    if backend == "openai":
+        return f"openai:{base_url or 'api.openai.com'}:{model}"
+    raise InputError(f"unknown LLM backend {backend!r}; use llama_cpp, transformers or openai", field="backend")
+
+
+def cut_at_stop(text: str, stop) -> str:
+    """``text`` up to the first of the ``stop`` strings it contains (all of it when none).
+
+    Examples
+    --------
+    >>> cut_at_stop("Score: 2\\nReason: ...", ["\\n", "###"])
+    'Score: 2'
+    >>> cut_at_stop("no stop here", None)
+    'no stop here'
+    """
+    cut = min((text.find(s) for s in stop or () if s in text), default=-1)
+    return text[:cut] if cut >= 0 else text
 
 
 # --------------------------------------------------------------------------- transformers
@@ -400,6 +463,8 @@ class TransformersLLM(LLM):
     supports_logprobs = True
 
     def __init__(self, model: str, *, device: str | None = None, dtype: str = "auto", revision: str | None = None):
+        """``revision`` (a branch, tag or commit) is what :func:`model_fingerprint` records; the
+        commit it resolved to is :attr:`commit`, in :meth:`describe`."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -408,12 +473,13 @@ class TransformersLLM(LLM):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
         self.lm = AutoModelForCausalLM.from_pretrained(model, revision=revision, torch_dtype=dtype).to(self.device).eval()
-        commit = getattr(self.lm.config, "_commit_hash", None) or revision or ""
-        self.fingerprint = f"hf:{model}@{commit}"
+        self.revision = revision or ""
+        self.commit = getattr(self.lm.config, "_commit_hash", None) or self.revision
+        self.fingerprint = model_fingerprint(self.backend, model, revision=self.revision)
 
     def describe(self) -> dict:
-        return {"backend": self.backend, "model": self.model, "fingerprint": self.fingerprint, "device": self.device,
-                "transformers": __import__("transformers").__version__}
+        return {"backend": self.backend, "model": self.model, "fingerprint": self.fingerprint, "revision": self.revision,
+                "commit": self.commit, "device": self.device, "transformers": __import__("transformers").__version__}
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -433,7 +499,10 @@ class TransformersLLM(LLM):
         torch = self.torch
         t0 = time.perf_counter()
         ids = self.prompt_ids(messages)
-        ids = {"input_ids": torch.tensor([ids], device=self.device), "attention_mask": torch.ones((1, len(ids)), dtype=torch.long, device=self.device)}
+        ids = {
+            "input_ids": torch.tensor([ids], device=self.device),
+            "attention_mask": torch.ones((1, len(ids)), dtype=torch.long, device=self.device),
+        }
         if temperature > 0:
             torch.manual_seed(int(seed))
         with torch.no_grad():
@@ -444,7 +513,8 @@ class TransformersLLM(LLM):
             )
         n_prompt = ids["input_ids"].shape[1]
         new = out.sequences[0, n_prompt:]
-        eos = {self.tokenizer.eos_token_id, *([self.lm.generation_config.eos_token_id] if isinstance(self.lm.generation_config.eos_token_id, int) else (self.lm.generation_config.eos_token_id or []))}
+        config_eos = self.lm.generation_config.eos_token_id
+        eos = {self.tokenizer.eos_token_id, *([config_eos] if isinstance(config_eos, int) else (config_eos or []))}
         finish = "stop" if len(new) and int(new[-1]) in eos else "length"
         kept = [int(t) for t in new if int(t) not in eos]
         logprobs = None
@@ -455,10 +525,7 @@ class TransformersLLM(LLM):
                 vals, idx = lp.topk(top_logprobs)
                 logprobs.append({"token": self.tokenizer.decode([token]), "logprob": float(lp[token]),
                                  "top": {self.tokenizer.decode([int(i)]): float(v) for v, i in zip(vals, idx)}})
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
-        if stop:
-            cut = min((text.find(s) for s in stop if s in text), default=-1)
-            text = text[:cut] if cut >= 0 else text
+        text = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), stop)
         return Completion(text.strip(), n_prompt, len(kept), time.perf_counter() - t0, logprobs, finish)
 
 
@@ -490,7 +557,17 @@ class OpenAICompatLLM(LLM):
 
     backend = "openai"
 
-    def __init__(self, model: str, *, base_url: str = "", api_key_env: str = "", max_retries: int = 4, timeout_s: float = 120.0, concurrency: int = 4, logprobs: bool = True):
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str = "",
+        api_key_env: str = "",
+        max_retries: int = 4,
+        timeout_s: float = 120.0,
+        concurrency: int = 4,
+        logprobs: bool = True,
+    ):
         import openai
 
         if not model or model == "default":
@@ -503,7 +580,7 @@ class OpenAICompatLLM(LLM):
         self.base_url = base_url
         self.concurrency = max(1, int(concurrency))
         self.supports_logprobs = logprobs
-        self.fingerprint = f"openai:{base_url or 'api.openai.com'}:{model}"
+        self.fingerprint = model_fingerprint(self.backend, model, base_url=base_url)
 
     def describe(self) -> dict:
         # the base URL and model name only; never the key
@@ -521,7 +598,10 @@ class OpenAICompatLLM(LLM):
         logprobs = None
         content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
         if content:
-            logprobs = [{"token": c.token, "logprob": float(c.logprob), "top": {t.token: float(t.logprob) for t in (c.top_logprobs or [])}} for c in content]
+            logprobs = [
+                {"token": c.token, "logprob": float(c.logprob), "top": {t.token: float(t.logprob) for t in (c.top_logprobs or [])}}
+                for c in content
+            ]
         usage = resp.usage
         return Completion(
             text=(choice.message.content or "").strip(),
@@ -633,34 +713,43 @@ def get_llm(section: dict, *, cache_dir=None, model_dir=None, lazy: bool = True)
     backend = section.get("backend", "llama_cpp")
     model = section.get("model", "default")
     if backend == "llama_cpp":
-        opts = dict(n_ctx=int(section.get("n_ctx", 4096)), n_batch=int(section.get("n_batch", 512)), n_threads=int(section.get("n_threads", 0)) or None, model_dir=model_dir)
+        opts = dict(
+            n_ctx=int(section.get("n_ctx", 4096)),
+            n_batch=int(section.get("n_batch", 512)),
+            n_threads=int(section.get("n_threads", 0)) or None,
+            model_dir=model_dir,
+        )
 
         def factory():
             return LlamaCppLLM(model, **opts)
 
+        fingerprint = model_fingerprint(backend, model)
         if model in ("", "default"):
-            fingerprint = f"gguf:{DEFAULT_GGUF['sha256']}"
             info = {"model": model, "path": DEFAULT_GGUF["name"], "bytes": DEFAULT_GGUF["bytes"], "sha256": DEFAULT_GGUF["sha256"]}
         else:
             path = Path(model).expanduser()
-            if not path.is_file():
-                raise InputError("GGUF model file not found", path=path, field="model")
-            fingerprint = f"gguf:{_file_sha256(path)}"
-            info = {"model": model, "path": str(path), "bytes": path.stat().st_size, "sha256": fingerprint[5:]}
+            info = {"model": model, "path": str(path), "bytes": path.stat().st_size, "sha256": fingerprint.removeprefix("gguf:")}
     elif backend == "transformers":
-        def factory():
-            return TransformersLLM(model)
+        revision = str(section.get("revision") or "")
 
-        fingerprint = f"hf:{model}@{section.get('revision', '')}"
-        info = {"model": model}
+        def factory():
+            return TransformersLLM(model, revision=revision or None)
+
+        fingerprint = model_fingerprint(backend, model, revision=revision)
+        info = {"model": model, "revision": revision}
     elif backend == "openai":
-        opts = dict(base_url=section.get("base_url", ""), api_key_env=section.get("api_key_env", ""), concurrency=int(section.get("concurrency", 4)),
-                    max_retries=int(section.get("max_retries", 4)), timeout_s=float(section.get("timeout_s", 120)))
+        opts = dict(
+            base_url=section.get("base_url", ""),
+            api_key_env=section.get("api_key_env", ""),
+            concurrency=int(section.get("concurrency", 4)),
+            max_retries=int(section.get("max_retries", 4)),
+            timeout_s=float(section.get("timeout_s", 120)),
+        )
 
         def factory():
             return OpenAICompatLLM(model, **opts)
 
-        fingerprint = f"openai:{opts['base_url'] or 'api.openai.com'}:{model}"
+        fingerprint = model_fingerprint(backend, model, base_url=opts["base_url"])
         info = {"model": model, "base_url": opts["base_url"]}
     else:
         raise InputError(f"unknown LLM backend {backend!r}; use llama_cpp, transformers or openai", field="backend")

@@ -22,8 +22,17 @@ import pandas as pd
 
 from .errors import InputError, decode_text, read_csv_rows
 from .index import search
+from .labels import LABELS
 
-__all__ = ["read_questions", "read_answer_bank", "parse_gold_spans", "retrieve", "relevant_segments", "retrieval_metrics", "summarise_metrics"]
+__all__ = [
+    "read_questions",
+    "read_answer_bank",
+    "parse_gold_spans",
+    "retrieve",
+    "relevant_segments",
+    "retrieval_metrics",
+    "summarise_metrics",
+]
 
 _SPAN = re.compile(r"^\s*(?P<lecture>\S+)\s+(?P<start>[\d:.,]+)\s*-\s*(?P<end>[\d:.,]+)\s*$")
 
@@ -48,7 +57,12 @@ def parse_gold_spans(value, *, path=None, line=None) -> list[tuple[str, float, f
             continue
         m = _SPAN.match(part)
         if not m:
-            raise InputError(f"cannot read gold span {part.strip()!r}; expected 'LECTURE HH:MM:SS-HH:MM:SS'", path=path, line=line, field="gold_spans")
+            raise InputError(
+                f"cannot read gold span {part.strip()!r}; expected 'LECTURE HH:MM:SS-HH:MM:SS'",
+                path=path,
+                line=line,
+                field="gold_spans",
+            )
         start = parse_time(m["start"], path=path, line=line, field="gold_spans")
         end = parse_time(m["end"], path=path, line=line, field="gold_spans")
         if end < start:
@@ -112,7 +126,7 @@ def read_questions(path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=("I", "P", "C")) -> pd.DataFrame:
+def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=LABELS) -> pd.DataFrame:
     """Read an answer bank: answers written and labelled by people, for judging the judge.
 
     Parameters

@@ -7,6 +7,7 @@ A run lives in ``data/runs/<run-id>/``::
     segments.parquet ...   one tidy table per stage
     figures/*.png
     models/*.json          what each stage recorded about its models
+    report/index.html      the run as a web page (:func:`helpers.report.build_report`, after the last stage)
 
 :func:`run_config` executes the notebooks a config lists, in order. Each
 stage gets a fingerprint (its notebook, its parameters, the content of its
@@ -40,11 +41,14 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError, RunInUseError, WriteError
+from .files import file_sha256, timestamp, write_atomic
 
 __all__ = [
     "STAGES",
     "Stage",
     "run_config",
+    "notebook_defaults",
+    "stage_overrides",
     "stage_parameters",
     "write_table",
     "read_table",
@@ -74,173 +78,143 @@ class Stage:
         Notebook stem, e.g. ``"01_build_index"``.
     outputs : tuple of str
         Files (relative to the run folder, globs allowed) the notebook writes.
-    params : callable
-        ``params(cfg) -> dict`` of the Papermill parameters it gets.
+    params : dict
+        ``{parameter: source}``: where each of the notebook's parameters that a
+        config can set takes its value from. A source is a dotted config key
+        (``"retrieval.top_k"``) or a function of the whole config. The
+        parameters themselves (names, types, defaults, comments) are declared
+        once, in the notebook's ``parameters`` cell.
     """
 
     name: str
     outputs: tuple
-    params: object = field(repr=False)
+    params: dict = field(repr=False, default_factory=dict)
 
 
-def _p01(cfg):
-    return {
-        "transcripts": list(cfg["transcripts"]),
-        "transcript_tier": cfg["transcript_tier"],
-        "window_s": float(cfg["segments"]["window_s"]),
-        "overlap_s": float(cfg["segments"]["overlap_s"]),
-        "embedding_backend": cfg["embedding"]["backend"],
-        "embedding_model": cfg["embedding"]["model"],
-        "index_type": cfg["index"]["type"],
-        "index_options": {k: int(v) for k, v in cfg["index"].items() if k != "type" and v},
-    }
+def _llm_params(section: str) -> dict:
+    return {k: f"{section}.{k}" for k in ("backend", "model", "base_url", "api_key_env", "n_ctx")}
 
 
-def _p02(cfg):
-    return {
-        "questions": cfg["questions"],
-        "top_k": int(cfg["retrieval"]["top_k"]),
-        "reference_records": list(cfg["records"]),
-    }
+def _index_options(cfg):
+    return {k: int(v) for k, v in cfg["index"].items() if k != "type" and v}
 
 
-def _llm_params(section):
-    keys = ("backend", "model", "base_url", "api_key_env", "n_ctx")
-    return {k: section[k] for k in keys}
+def _ids(key):
+    return lambda cfg: [str(q) for q in _config_value(cfg, key)]
 
 
-def _p03(cfg):
-    g = cfg["generator"]
-    return {
-        **_llm_params(g),
-        "question_ids": [str(q) for q in g["questions"]],
-        "context_segments": int(g["context_segments"]),
-        "context_budget_tokens": int(g["context_budget_tokens"]),
-        "context_selection": g["context_selection"],
-        "max_tokens": int(g["max_tokens"]),
-        "language": g["language"],
-        "temperature": float(g["temperature"]),
-        "seed": int(g["seed"]),
-    }
-
-
-def _p04(cfg):
-    j = cfg["judge"]
-    return {
-        **_llm_params(j),
-        "metrics": list(j["metrics"]),
-        "language": j["language"],
-        "repetitions": int(j["repetitions"]),
-        "temperature": float(j["temperature"]),
-        "seed": int(j["seed"]),
-        "max_tokens": int(j["max_tokens"]),
-        "max_retries": int(j["max_retries"]),
-        "context_relevance_top": int(j["context_relevance_top"]),
-        "context_relevance_reasons": bool(j["context_relevance_reasons"]),
-        "answer_relevance_reasons": bool(j["answer_relevance_reasons"]),
-        "groundedness_reasons": bool(j["groundedness_reasons"]),
-        "groundedness_answer_bank": bool(j["groundedness_answer_bank"]),
-        "correctness_variant": j["correctness_variant"],
-        "answer_bank": cfg["answer_bank"],
-        "label_map": {int(k): v for k, v in cfg["labels"]["map"].items()},
-    }
-
-
-def _p05(cfg):
-    a = cfg["analysis"]
-    return {
-        "source": a["source"],
-        "records": list(cfg["records"]),
-        "llmjudge_dir": a["llmjudge_dir"],
-        "answer_bank": cfg["answer_bank"],
-        "annotations": list(cfg["annotations"]),
-        "label_order": list(cfg["labels"]["order"]),
-        "label_map": {int(k): v for k, v in cfg["labels"]["map"].items()},
-        "bootstrap": int(a["bootstrap"]),
-        "seed": int(a["seed"]),
-        "paper_figures_dir": a["paper_figures_dir"],
-    }
-
-
-def _p06(cfg):
-    lab, j = cfg["lab"], cfg["judge"]
-    return {
-        **_llm_params(j),
-        "answer_sets": {"bank": cfg["answer_bank"], "contrast": lab["contrast_set"]},
-        "question_ids": [str(q) for q in lab["questions"]],
-        "variants": list(lab["variants"]),
-        "relevance": bool(lab["relevance"]),
-        "combine_with": lab["combine_with"],
-        "embedding_backend": cfg["embedding"]["backend"],
-        "embedding_model": cfg["embedding"]["model"],
-        "bootstrap": int(cfg["analysis"]["bootstrap"]),
-        "seed": int(cfg["analysis"]["seed"]),
-    }
-
+_LABELS = {"label_order": "labels.order", "label_map": "labels.map"}
+_BOOTSTRAP = {"bootstrap": "analysis.bootstrap", "seed": "analysis.seed"}
 
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in [
-        Stage("01_build_index", ("segments.parquet", "embeddings.npy", "index.faiss", "models/embedding.json", "figures/01_*.png"), _p01),
-        Stage("02_retrieve", ("questions.parquet", "retrievals.parquet", "retrieval_metrics.parquet", "figures/02_*.png"), _p02),
-        Stage("03_generate", ("answers.parquet", "models/generator.json", "figures/03_*.png"), _p03),
-        Stage("04_judge", ("judgments.parquet", "models/judge.json", "figures/04_*.png", "records/*.md"), _p04),
-        Stage("05_analyze", ("evaluation.parquet", "agreement.parquet", "figures/05_*.png"), _p05),
+        Stage("01_build_index", ("segments.parquet", "embeddings.npy", "index.faiss", "models/embedding.json", "figures/01_*.png"), {
+            "transcripts": "transcripts", "transcript_tier": "transcript_tier", "window_s": "segments.window_s",
+            "overlap_s": "segments.overlap_s", "embedding_backend": "embedding.backend", "embedding_model": "embedding.model",
+            "index_type": "index.type", "index_options": _index_options,
+        }),
+        Stage("02_retrieve", ("questions.parquet", "retrievals.parquet", "retrieval_metrics.parquet", "figures/02_*.png"), {
+            "questions": "questions", "top_k": "retrieval.top_k", "reference_records": "records",
+        }),
+        Stage("03_generate", ("answers.parquet", "models/generator.json", "figures/03_*.png"), {
+            **_llm_params("generator"), "question_ids": _ids("generator.questions"),
+            **{k: f"generator.{k}" for k in ("context_segments", "context_budget_tokens", "context_selection", "max_tokens",
+                                             "language", "temperature", "seed")},
+        }),
+        Stage("04_judge", ("judgments.parquet", "models/judge.json", "figures/04_*.png", "records/*.md"), {
+            **_llm_params("judge"), "answer_bank": "answer_bank", "label_map": "labels.map",
+            **{k: f"judge.{k}" for k in ("metrics", "language", "repetitions", "temperature", "seed", "max_tokens",
+                                         "max_retries", "context_relevance_top", "context_relevance_reasons",
+                                         "answer_relevance_reasons", "groundedness_reasons", "groundedness_answer_bank",
+                                         "correctness_variant", "guard")},
+        }),
+        Stage("05_analyze", ("evaluation.parquet", "agreement.parquet", "figures/05_*.png"), {
+            "answer_bank": "answer_bank", "annotations": "annotations", **_LABELS, **_BOOTSTRAP,
+        }),
         Stage("06_judge_lab", ("lab_scores.parquet", "lab_agreement.parquet", "lab_ppi.parquet", "models/lab_judge.json",
-                               "figures/06_*.png"), _p06),
+                               "figures/06_*.png"), {
+            **_llm_params("judge"), "answer_sets": lambda cfg: {"bank": cfg["answer_bank"], "contrast": cfg["lab"]["contrast_set"]},
+            "question_ids": _ids("lab.questions"), "variants": "lab.variants", "relevance": "lab.relevance",
+            "combine_with": "lab.combine_with", "embedding_backend": "embedding.backend", "embedding_model": "embedding.model",
+            "guard": "judge.guard", **_BOOTSTRAP,
+        }),
+        Stage("07_judge_under_attack", ("attacks.parquet", "attack_effect.parquet", "guard_agreement.parquet",
+                                        "figures/07_*.png"), {
+            **_llm_params("judge"), "answer_bank": "answer_bank", "contrast_set": "lab.contrast_set",
+            "question_ids": _ids("attacks.questions"), "attacks": "attacks.attacks", "judges": "attacks.judges",
+            "correctness_variant": "judge.correctness_variant", **_BOOTSTRAP,
+        }),
+        Stage("08_study_records", ("evaluation.parquet", "agreement.parquet", "figures/08_*.png"), {
+            "records": "records", **_LABELS, **_BOOTSTRAP, "paper_figures_dir": "analysis.paper_figures_dir",
+        }),
+        Stage("09_llmjudge", ("evaluation.parquet", "agreement.parquet", "agreement_per_query.parquet", "figures/09_*.png"), {
+            "llmjudge_dir": "analysis.llmjudge_dir", **_BOOTSTRAP,
+        }),
     ]
 }
 
 
+def _config_value(cfg: dict, key: str):
+    value = cfg
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict}
+
+
+def notebook_defaults(name: str) -> dict:
+    """``{parameter: default}`` as stage ``name``'s notebook declares them (read by Papermill, evaluated as literals)."""
+    import ast
+
+    notebook = NOTEBOOKS / f"{name}.ipynb"
+    out = {}
+    for param, info in declared_parameters(notebook).items():
+        try:
+            out[param] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            raise InputError(f"the default of {param!r} is not a literal: {info['default']!r}", path=notebook, field=param) from None
+    return out
+
+
 def stage_parameters(name: str, cfg: dict, run_dir) -> dict:
-    """The Papermill parameters of stage ``name`` under config ``cfg``."""
-    return {"run_dir": str(run_dir), "cache_dir": cfg["cache_dir"], **STAGES[name].params(cfg)}
+    """The parameters stage ``name`` runs with under config ``cfg``: every one its notebook declares.
+
+    The notebook's declared default, unless the config sets the value (the
+    sources in :data:`STAGES`), converted to the type the notebook declares;
+    ``run_dir`` and ``cache_dir`` always come from the run.
+
+    Raises
+    ------
+    InputError
+        When :data:`STAGES` maps a config key to a parameter the notebook does
+        not declare.
+    """
+    stage = STAGES[name]
+    declared = declared_parameters(NOTEBOOKS / f"{name}.ipynb")
+    unknown = sorted(set(stage.params) - set(declared))
+    if unknown:
+        raise InputError(f"notebook does not declare parameter(s) {unknown}; it declares {sorted(declared)}",
+                         path=NOTEBOOKS / f"{name}.ipynb", field=unknown[0])
+    params = notebook_defaults(name)
+    for param, source in stage.params.items():
+        value = source(cfg) if callable(source) else _config_value(cfg, source)
+        kind = _TYPES.get(declared[param].get("inferred_type_name"))
+        params[param] = kind(value) if kind is not None and value is not None else value
+    return {**params, "run_dir": str(run_dir), "cache_dir": cfg["cache_dir"]}
+
+
+def stage_overrides(name: str, cfg: dict, run_dir) -> dict:
+    """What the runner passes to the notebook: the parameters whose value differs from the notebook's default."""
+    defaults = notebook_defaults(name)
+    params = stage_parameters(name, cfg, run_dir)
+    return {k: v for k, v in params.items() if k in ("run_dir", "cache_dir") or defaults.get(k, object()) != v
+            or type(defaults.get(k)) is not type(v)}
 
 
 # ---------------------------------------------------------------- tables
-
-
-def _remove_quietly(path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def write_atomic(path, write) -> Path:
-    """Write a file through ``write(tmp)`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    Readers, a crash or a full disk see the old file or the new one, never a
-    part of one. Any OSError (no space, read-only file system, permission
-    denied) becomes a :class:`~helpers.errors.WriteError` naming ``path``;
-    the temporary file is removed and the previous ``path`` is left as it was.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> p = write_atomic(os.path.join(tempfile.mkdtemp(), "a.txt"), lambda tmp: tmp.write_text("hi"))
-    >>> p.read_text(), os.listdir(p.parent)
-    ('hi', ['a.txt'])
-    """
-    path = Path(path)
-    # hidden and unique (pid + random), so two writers never share one and no output glob matches it
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the bytes are on disk before the name points at them
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        _remove_quietly(tmp)
-        raise WriteError(path, exc) from exc
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    return path
 
 
 def _write_json(path, obj) -> Path:
@@ -297,12 +271,6 @@ def figure_path(run_dir, name: str) -> Path:
 # ---------------------------------------------------------------- fingerprints
 
 
-def _sha256_file(path) -> str:
-    from .embeddings import file_sha256
-
-    return file_sha256(path)
-
-
 def _digest_inputs(value) -> list:
     """Content hashes of every existing file a parameter names (globs expanded)."""
     out = []
@@ -312,14 +280,15 @@ def _digest_inputs(value) -> list:
             continue
         for p in sorted(glob.glob(v)) if any(c in v for c in "*?[") else [v]:
             if os.path.isfile(p):
-                out.append((p, _sha256_file(p)))
+                out.append((p, file_sha256(p)))
     return out
 
 
 def _helpers_digest() -> str:
     h = hashlib.sha256()
     for path in sorted(Path(__file__).parent.rglob("*")):
-        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
+        # the report is built after the stages from their outputs: editing it re-runs none of them
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts and path.name != "report.py":
             h.update(path.name.encode())
             h.update(path.read_bytes())
     return h.hexdigest()
@@ -330,7 +299,7 @@ def _fingerprint(name, params, upstream) -> str:
 
     nb = NOTEBOOKS / f"{name}.ipynb"
     inputs = {k: _digest_inputs(v) for k, v in sorted(params.items()) if k not in ("run_dir", "cache_dir")}
-    return content_key(name, _sha256_file(nb), params, inputs, upstream, _helpers_digest())
+    return content_key(name, file_sha256(nb), params, inputs, upstream, _helpers_digest())
 
 
 def _outputs_exist(run_dir: Path, stage: Stage) -> bool:
@@ -341,10 +310,10 @@ def _artefacts(run_dir: Path, stage: Stage) -> list[dict]:
     arts = []
     for pattern in stage.outputs:
         for p in sorted(glob.glob(str(run_dir / pattern))):
-            arts.append({"path": os.path.relpath(p, run_dir), "bytes": os.path.getsize(p), "sha256": _sha256_file(p)})
+            arts.append({"path": os.path.relpath(p, run_dir), "bytes": os.path.getsize(p), "sha256": file_sha256(p)})
     nb = run_dir / "notebooks" / f"{stage.name}.ipynb"
     if nb.exists():
-        arts.append({"path": os.path.relpath(nb, run_dir), "bytes": nb.stat().st_size, "sha256": _sha256_file(nb)})
+        arts.append({"path": os.path.relpath(nb, run_dir), "bytes": nb.stat().st_size, "sha256": file_sha256(nb)})
     return arts
 
 
@@ -384,7 +353,7 @@ def _write_manifest(run_dir: Path, manifest: dict) -> None:
     manifest["models"] = models
     manifest["timings_s"] = {k: v.get("seconds") for k, v in manifest["stages"].items()}
     manifest["artefacts"] = [a for s in manifest["stages"].values() for a in s.get("outputs", [])]
-    manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    manifest["updated"] = timestamp()
     _write_json(run_dir / "manifest.json", manifest)
 
 
@@ -427,7 +396,7 @@ class RunLock:
             time.sleep(0.05)
         return None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         try:
             import fcntl
         except ImportError:  # not POSIX: no lock
@@ -540,15 +509,8 @@ def run_config(config, *, stages=None, force: bool = False, progress: bool = Tru
     for n, name in enumerate(names, start=1):
         stage = STAGES[name]
         notebook = NOTEBOOKS / f"{name}.ipynb"
-        params = stage_parameters(name, cfg, run_dir)
-        declared = declared_parameters(notebook)
-        unknown = sorted(set(params) - set(declared))
-        if unknown:
-            raise InputError(
-                f"notebook does not declare parameter(s) {unknown}; it declares {sorted(declared)}",
-                path=notebook,
-                field=unknown[0],
-            )
+        params = stage_parameters(name, cfg, run_dir)  # the effective values: what the fingerprint covers
+        overrides = stage_overrides(name, cfg, run_dir)  # what Papermill injects: the config's changes
         fp = _fingerprint(name, params, upstream)
         upstream.append(fp)
         old = manifest["stages"].get(name, {})
@@ -559,12 +521,13 @@ def run_config(config, *, stages=None, force: bool = False, progress: bool = Tru
         log(f"[{n}/{len(names)}] {name}: running ...")
         out_nb = run_dir / "notebooks" / f"{name}.ipynb"
         started = time.time()
-        entry = {"fingerprint": fp, "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "parameters": params, "notebook": os.path.relpath(out_nb, run_dir)}
+        entry = {"fingerprint": fp, "status": "running", "started": timestamp(), "parameters": params,
+                 "notebook": os.path.relpath(out_nb, run_dir)}
         manifest["stages"][name] = entry
         _write_manifest(run_dir, manifest)
         try:
             pm.execute_notebook(
-                str(notebook), str(out_nb), parameters=params, cwd=os.getcwd(), kernel_name="python3",
+                str(notebook), str(out_nb), parameters=overrides, cwd=os.getcwd(), kernel_name="python3",
                 progress_bar=progress, log_output=False, stderr_file=sys.stderr if progress else None,
             )
         except BaseException as exc:
@@ -573,7 +536,7 @@ def run_config(config, *, stages=None, force: bool = False, progress: bool = Tru
             if isinstance(exc, pm.PapermillExecutionError):
                 raise RuntimeError(f"{name} failed: {exc.ename}: {exc.evalue}\n  see the executed notebook {out_nb}") from None
             raise
-        entry.update(status="done", seconds=round(time.time() - started, 2), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        entry.update(status="done", seconds=round(time.time() - started, 2), finished=timestamp())
         missing = [p for p in stage.outputs if not glob.glob(str(run_dir / p))]
         entry["outputs"] = _artefacts(run_dir, stage)
         if missing:
@@ -584,4 +547,7 @@ def run_config(config, *, stages=None, force: bool = False, progress: bool = Tru
         _write_manifest(run_dir, manifest)
         log(f"[{n}/{len(names)}] {name}: done in {entry['seconds']:.1f} s")
     _write_manifest(run_dir, manifest)
+    from .report import build_report
+
+    build_report(run_dir)  # report/index.html; a notebook's page is rendered again only when it changed
     return run_dir

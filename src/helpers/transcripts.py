@@ -503,72 +503,21 @@ def _read_textgrid(text, path, tier):
 
 
 # Study records -------------------------------------------------------------------
-_RECORD_FIELD = re.compile(r"^\s*-\s*\*(?P<key>[^*:]+):\*\s*(?P<value>.*)$")
-_RECORD_KEYS = {
-    "Corpus ID": "corpus_id",
-    "Score": "score",
-    "URL": "url",
-    "Início": "start",
-    "Inicio": "start",
-    "Fim": "end",
-    "Transcrição": "text",
-    "Transcricao": "text",
-}
-_RECORD_REQUIRED = ("corpus_id", "score", "start", "end", "text")
 
 
 def _read_record(text, path):
-    """The segments of a study record: bullets from '*Corpus ID:*' to '*Transcrição:*'."""
-    rows, current, last_key = [], None, None
+    """The segments of a study record as cues (parsed by :func:`helpers.records.segment_lists`)."""
+    from .records import segment_lists  # records reads times with parse_time: imported here, not at the top
 
-    def finish(seg):
-        missing = [k for k in _RECORD_REQUIRED if k not in seg]
-        if missing:
-            label = {v: k for k, v in _RECORD_KEYS.items()}
-            raise InputError(
-                f"segment {seg.get('corpus_id', '?')} lacks {', '.join(label[k] for k in missing)}",
-                path=path,
-                line=seg["line"],
-                field=label[missing[0]],
-            )
-        try:
-            score = float(seg["score"])
-        except ValueError:
-            score = math.nan
-        if not math.isfinite(score):
-            raise InputError(f"score {seg['score']!r} is not a number", path=path, line=seg["lines"]["score"], field="Score")
-        rows.append(
-            {
-                "start_s": parse_time(seg["start"], path=path, line=seg["lines"]["start"], field="Início"),
-                "end_s": parse_time(seg["end"], path=path, line=seg["lines"]["end"], field="Fim"),
-                "text": " ".join(seg["text"].split()),
-                "line": seg["line"],
-                "corpus_id": seg["corpus_id"].strip(),
-                "score": score,
-                "url": seg.get("url", "").strip(),
-            }
-        )
-
-    for number, line in enumerate(text.split("\n"), 1):
-        m = _RECORD_FIELD.match(line)
-        if m and m["key"].strip() in _RECORD_KEYS:
-            key = _RECORD_KEYS[m["key"].strip()]
-            if key == "corpus_id":
-                if current is not None:
-                    finish(current)
-                current = {"line": number, "lines": {}}
-            elif current is None:
-                raise InputError(f"'*{m['key']}:*' before any '*Corpus ID:*'", path=path, line=number)
-            current[key] = m["value"]
-            current["lines"][key] = number
-            last_key = key
-        elif current is not None and line.strip() and not line.lstrip().startswith(("-", "**", "#")) and last_key == "text":
-            current["text"] += " " + line.strip()  # a transcription wrapped over several lines
-        elif current is not None and line.lstrip().startswith("**"):
-            finish(current)
-            current, last_key = None, None
-        elif not line.strip():
-            last_key = None if last_key != "text" else "text_done"
-    if current is not None:
-        finish(current)
-    return rows
+    return [
+        {
+            "start_s": seg["start_s"],
+            "end_s": seg["end_s"],
+            "text": " ".join(seg["text"].split()),
+            "line": seg["line"],
+            "corpus_id": seg["corpus_id"],
+            "score": seg["score"],
+            "url": (seg["url"] or "").strip(),
+        }
+        for seg in segment_lists(text, path)
+    ]
