@@ -17,7 +17,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # installing; a build that dies is replaced by the next one down.
 LLAMA_BUILD := PYTHONPATH=src $(BIN)/python -m helpers.llama_build
 
-.PHONY: setup run test bench bench-peers notebooks clean-runs help judge-lab llama-build lab report attacks
+.PHONY: chromium setup run test bench bench-peers notebooks clean-runs help judge-lab llama-build lab report attacks
 
 help:
 	@echo "make run    - set up .venv if needed, then run the whole suite on the bundled sample"
@@ -64,7 +64,15 @@ judge-lab: setup
 attacks: setup
 	$(BIN)/python -m helpers run configs/attacks.yaml
 
-test: setup
+# tests/test_report.py opens a run's report in Debian's Chromium: installed here when missing and apt-get can
+# (as root); otherwise that test fails and says how to install it, and the others run.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { echo "==> installing Debian's chromium for the report test"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	    echo "==> could not install chromium (apt-get install chromium): tests/test_report.py will fail"; }
+
+test: setup chromium
 	$(BIN)/python -m pytest -ra
 
 bench: setup

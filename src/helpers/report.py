@@ -123,9 +123,9 @@ figcaption { font-size: 0.85em; color: #444; margin-top: 4px; word-break: break-
 <td>{{ m.role }}</td><td>{{ m.backend }}</td><td>{{ m.model }}</td><td><code>{{ m.file }}</code></td>
 <td class="num">{{ "{:,}".format(m.bytes) if m.bytes is not none else "" }}</td>
 <td class="hash"><code>{{ m.sha256 }}</code></td>
-<td>{% if m.llama_build %}<b>{{ m.llama_build.flavour }}</b>
-{%- if m.llama_build.cmake_args %}<br><code>{{ m.llama_build.cmake_args }}</code>{% endif %}
-{%- if m.llama_build.system_info %}<br><small>{{ m.llama_build.system_info }}</small>{% endif %}{% endif %}</td>
+<td>{% if m.llama_build %}<b>{{ m.llama_build.get("flavour", "") }}</b>
+{%- if m.llama_build.get("cmake_args") %}<br><code>{{ m.llama_build.cmake_args }}</code>{% endif %}
+{%- if m.llama_build.get("system_info") %}<br><small>{{ m.llama_build.system_info }}</small>{% endif %}{% endif %}</td>
 </tr>
 {% endfor %}</table>
 
@@ -398,7 +398,7 @@ def build_report(run_dir, *, force: bool = False) -> Path:
     stages = _stages(manifest, pages)
     seconds = [s["seconds"] for s in stages if s["seconds"] is not None]
     git = manifest.get("git") or {}
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)  # a key one run lacks renders empty
     html = env.from_string(_INDEX_TEMPLATE).render(
         run_id=manifest.get("run_id", run_dir.name),
         config_path=manifest.get("config_path"),
