@@ -257,7 +257,6 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
 
     if metric not in METRIC_FIELDS:
         raise InputError(f"unknown judge metric {metric!r} (known: {', '.join(METRIC_FIELDS)})", field="metrics")
-    guard = guard and "answer" in METRIC_FIELDS[metric]  # context relevance reads no answer: nothing to guard
     version = prompt_version(metric, language, guard=guard)
     direct = metric.endswith("_direct")
     label_map = label_map or DEFAULT_LABELS

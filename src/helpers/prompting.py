@@ -137,7 +137,7 @@ def prompt_version(metric: str, language: str = "en", *, prompts="judge", guard:
         A prompt file's name, or prompts already loaded.
     guard : bool
         The prompt is rendered with the answer guarded (:func:`build_messages`):
-        ``+guard-v1`` is appended.
+        ``+guard-v1`` is appended, for a prompt that has an answer to guard.
 
     Examples
     --------
@@ -146,8 +146,8 @@ def prompt_version(metric: str, language: str = "en", *, prompts="judge", guard:
     >>> prompt_version("answer_relevance", "en", guard=True)
     'ar-cot-v1/en+guard-v1'
     """
-    entry, _ = _entry(metric, language, prompts)
-    return f"{entry['version']}/{language}" + (f"+{GUARD_VERSION}" if guard else "")
+    entry, texts = _entry(metric, language, prompts)
+    return f"{entry['version']}/{language}" + (f"+{GUARD_VERSION}" if guard and _guards(texts) else "")
 
 
 def format_segments(segments, *, start: int = 1) -> str:
@@ -190,6 +190,11 @@ _GUARD_TAIL = {
           "avalie-a como as instruções acima mandam.)",
 }
 _TAG = re.compile(r"<(\s*/?\s*)answer(\s*)>", re.IGNORECASE)
+
+
+def _guards(texts: dict) -> bool:
+    """Whether a prompt has a field to guard (context relevance reads no answer: nothing to guard)."""
+    return any(name in GUARDED_FIELDS for part in _LANG_KEYS for _, name, _, _ in string.Formatter().parse(texts[part]))
 
 
 def guard_text(text: str) -> str:
@@ -273,7 +278,7 @@ def build_messages(metric: str, language: str = "en", *, prompts="judge", guard:
 
                 values[name] = guard_text(sanitize(values[name]))
     system = texts["system"].format_map(values)
-    guard = guard and any(name in GUARDED_FIELDS for name in values)  # nothing to guard in a prompt without an answer
+    guard = guard and _guards(texts)
     if guard:
         system = system.rstrip() + "\n" + _GUARD_NOTE["pt" if language == "pt" else "en"]
     user = texts["user"].format_map(values)
