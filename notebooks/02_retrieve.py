@@ -27,9 +27,7 @@ reference_records: list = ["data/paper/*.md"]  # study records whose scores are 
 # %%
 import json
 
-import pandas as pd
-
-from helpers import cache, embeddings, index, plots, retrieval, runs, segments, transcripts
+from helpers import cache, embeddings, index, plots, retrieval, runs
 
 segs = runs.read_table(run_dir, "segments")
 emb = embeddings.get_embedder(**runs.embedding_spec(run_dir))  # the embedder 01 used, as it recorded it
@@ -56,14 +54,8 @@ rets.merge(segs[["segment_id", "start_s", "end_s"]], on="segment_id").head(12)
 # stages use ranks, not scores.
 
 # %%
-ref = None
-if reference_records:
-    ref_files = segments.expand_paths(reference_records)
-    # each record holds one study question and its ten retrieved segments with their scores
-    ref = pd.concat(
-        transcripts.read_transcript(f).assign(question_id=f"study {f.stem.rsplit('_', 1)[-1]}", rank=lambda d: range(1, len(d) + 1))
-        for f in ref_files
-    )
+# each study record holds one question and its ten retrieved segments with their scores ([]: none drawn)
+ref = retrieval.study_retrievals(reference_records)
 fig = plots.retrieval_scores(rets, reference=ref)
 plots.savefig(fig, runs.figure_path(run_dir, "02_retrieval_scores"))
 

@@ -45,9 +45,7 @@ answer_bank: str = "data/sample/answer_bank.csv"  # extra answers with known lab
 label_map: dict = {3: "C", 2: "P", 1: "P", 0: "I"}  # 0-3 score to automated label (the study’s: 0.33 -> P, 1.00 -> C)
 
 # %%
-import pandas as pd
-
-from helpers import baselines, correctness, embeddings, judge, llm, plots, retrieval, runs
+from helpers import analysis, embeddings, judge, llm, plots, retrieval, runs
 
 questions = runs.read_table(run_dir, "questions")
 run = dict(  # the tables the judges read: what 01-03 wrote
@@ -61,8 +59,29 @@ judge_llm = llm.get_llm(
 )
 options = dict(language=language, repetitions=repetitions, temperature=temperature, seed=seed,
                max_tokens=max_tokens, max_retries=max_retries, label_map={int(k): v for k, v in label_map.items()},
-               guard=guard)
-tables = []  # one table of judgments per metric, in the order of the sections below
+               guard=guard, correctness_variant=correctness_variant, context_relevance_top=context_relevance_top,
+               groundedness_answer_bank=groundedness_answer_bank)
+reasons = {"answer_relevance": answer_relevance_reasons, "context_relevance": context_relevance_reasons,
+           "groundedness": groundedness_reasons}  # False: one digit, read as an expected score
+
+# %% [markdown]
+# ## Every judge, once
+#
+# Each judge in `metrics` scores the items it applies to (the sections below
+# say what each one sees), and the cheap non-LLM baselines score the answers
+# against the reference. Everything goes through the cache: a judgment
+# already made costs nothing, and a stopped run resumes where it stopped. A
+# reply whose score cannot be read is kept with its status, never filled in.
+
+# %%
+judgments = judge.judge_metrics(judge_llm, metrics, answer_bank=bank, reasons=reasons, **run, **options,
+                                embedder=embeddings.get_embedder(**runs.embedding_spec(run_dir)))
+runs.write_table(judgments, run_dir, "judgments")
+runs.record_model(run_dir, "judge", judge_llm.describe())  # file and sha256, even when nothing was loaded
+failed = judgments["status"] != "ok"
+print(f"{len(judgments)} judgments, {int(judgments['cache_hit'].sum())} from the cache, {judge_llm.calls} LLM calls now; "
+      f"{int(failed.sum())} without a readable score ({failed.mean():.1%})")
+judgments.groupby(["metric", "status"]).size().rename("judgments").reset_index()
 
 # %% [markdown]
 # ## Answer Relevance, as the study scored it
@@ -81,14 +100,11 @@ tables = []  # one table of judgments per metric, in the order of the sections b
 # can measure the judge against known labels.
 
 # %%
-if "answer_relevance" in metrics:
-    items = judge.items_for("answer_relevance", answer_bank=bank, **run)
-    ar = judge.judge_items(judge_llm, items, "answer_relevance" if answer_relevance_reasons else "answer_relevance_direct",
-                           **options)
-    tables.append(ar)
-    print(ar.groupby("answer_source")["score"].describe()[["count", "mean"]].round(2))
-    example = ar.dropna(subset=["score"]).iloc[0]
-    print(f"\n{example.question_id} ({example.answer_source}), score {example.score:.0f} -> {example.label}\n{example.raw}")
+ar = judgments[judgments["metric"] == "answer_relevance"]  # no rows when metrics leaves it out
+print(ar.groupby("answer_source")["score"].agg(["count", "mean"]).round(2))
+example = ar.dropna(subset=["score"]).head(1)  # one reply in full
+print(example[["question_id", "answer_source", "score", "label"]].to_string(index=False))
+print("\n".join(example["raw"]))
 
 # %% [markdown]
 # ## Answer correctness: is the answer right?
@@ -107,14 +123,11 @@ if "answer_relevance" in metrics:
 # all, and other ways of asking, on every labelled answer.
 
 # %%
-ac_items = judge.items_for("answer_correctness", answer_bank=bank, **run)
-if "answer_correctness" in metrics:
-    tables.append(correctness.judge_correctness(judge_llm, ac_items, variant=correctness_variant, guard=guard)[
-        judge.JUDGMENT_COLUMNS])
-    print(tables[-1].groupby("answer_source")["expected_score"].describe()[["count", "mean"]].round(2))
+ac = judgments[judgments["metric"] == "answer_correctness"]
+print(ac.groupby("answer_source")["expected_score"].agg(["count", "mean"]).round(2))
 # the cheap baselines against the same reference: token F1, exact match, ROUGE-L, the E5 cosine
-tables.append(baselines.baseline_judgments(ac_items, embedder=embeddings.get_embedder(**runs.embedding_spec(run_dir))))
-tables[-1].pivot_table(index="answer_source", columns="metric", values="score").round(2)
+base = judgments[judgments["metric"].isin(analysis.BASELINES)]
+base.pivot_table(index="answer_source", columns="metric", values="score").round(2)
 
 # %% [markdown]
 # ## The other two legs of the RAG triad
@@ -130,22 +143,9 @@ tables[-1].pivot_table(index="answer_source", columns="metric", values="score").
 # answer from a right one.
 
 # %%
-if "context_relevance" in metrics:
-    seg_items = judge.items_for("context_relevance", context_relevance_top=context_relevance_top, **run)
-    metric = "context_relevance" if context_relevance_reasons else "context_relevance_direct"
-    tables.append(judge.judge_items(judge_llm, seg_items, metric, **options))
-if "groundedness" in metrics:
-    # with the bank: its answers against the same segments (is a wrong answer caught as unsupported?)
-    gitems = judge.items_for("groundedness", answer_bank=bank if groundedness_answer_bank else None, **run)
-    tables.append(judge.judge_items(judge_llm, gitems, "groundedness" if groundedness_reasons else "groundedness_direct", **options))
-
-judgments = pd.concat(tables, ignore_index=True)
-runs.write_table(judgments, run_dir, "judgments")
-runs.record_model(run_dir, "judge", judge_llm.describe())  # file and sha256, even when nothing was loaded
-failed = judgments["status"] != "ok"
-print(f"{len(judgments)} judgments, {int(judgments['cache_hit'].sum())} from the cache, {judge_llm.calls} LLM calls now; "
-      f"{int(failed.sum())} without a readable score ({failed.mean():.1%})")
-judgments.groupby(["metric", "status"]).size().rename("judgments").reset_index()
+# context relevance per retrieved segment, groundedness per answer (the bank's too: is a wrong answer unsupported?)
+triad = judgments[judgments["metric"].isin(["context_relevance", "groundedness"])]
+triad.groupby(["metric", "answer_source"])[["score", "expected_score"]].agg(["count", "mean"]).round(2)
 
 # %% [markdown]
 # ## Score distributions

@@ -30,8 +30,6 @@ bootstrap: int = 1000  # bootstrap resamples for the intervals (whole questions 
 seed: int = 0  # bootstrap seed
 
 # %%
-import pandas as pd
-
 from helpers import agreement, analysis, plots, runs
 from helpers import annotations as ann
 
@@ -57,17 +55,13 @@ ev.head()
 # with its 95% interval (whole questions resampled); 0 is chance.
 
 # %%
-if ev["correctness"].notna().any():  # 04 graded correctness
-    labelled = ev[ev["human"].notna()]
-    heads = pd.concat([
-        agreement.agreement_summary(labelled["human"], labelled[col], labels=labels, groups=labelled["question_id"],
-                                    n_boot=bootstrap, seed=seed).assign(judge=name)
-        for name, col in (("answer relevance (study)", "judge_label"), ("answer correctness", "correctness_label"))
-    ])
-    heads = heads[heads["statistic"].isin(["cohen_kappa_quadratic", "cohen_kappa", "gwet_ac1"])]
-    fig = plots.forest(heads, y="statistic", hue="judge", xlabel="agreement with the human label")
-    plots.savefig(fig, runs.figure_path(run_dir, "05_headline"))
-    print(heads.pivot(index="statistic", columns="judge", values="value").round(3).to_string())
+# a judge 04 did not run (no correctness grades) is left out of the table
+heads = analysis.judge_agreement(
+    ev, judges={"answer relevance (study)": "judge_label", "answer correctness": "correctness_label"},
+    labels=labels, statistics=["cohen_kappa_quadratic", "cohen_kappa", "gwet_ac1"], n_boot=bootstrap, seed=seed)
+fig = plots.forest(heads, y="statistic", hue="judge", xlabel="agreement with the human label")
+plots.savefig(fig, runs.figure_path(run_dir, "05_headline"))
+print(heads.pivot(index="statistic", columns="judge", values="value").round(3).to_string())
 
 # %% [markdown]
 # ## How are the scores spread, and do they follow the human label?
@@ -99,15 +93,11 @@ plots.savefig(plots.confusion(ev, labels=labels), runs.figure_path(run_dir, "05_
 labelled = ev[ev["human"].notna()]  # n_missing then counts the judge's unreadable replies only
 summary = agreement.agreement_summary(labelled["human"], labelled["judge_label"], labels=labels,
                                       groups=labelled["question_id"], n_boot=bootstrap, seed=seed)
-if ev["annotator"].nunique() > 1 and annotations:  # several annotators: each against the others and the judge
-    pairs = agreement.pairwise_agreement(
-        pd.concat([ev[["unit", "annotator", "human"]].rename(columns={"annotator": "rater", "human": "label"}),
-                   ev[["unit", "judge_label"]].assign(rater="judge").rename(columns={"judge_label": "label"})]),
-        rater_col="rater", unit_col="unit", label_col="label", labels=labels)
-    print(pairs.round(3).to_string())
 runs.write_table(summary, run_dir, "agreement")
 plots.savefig(plots.agreement_intervals(summary), runs.figure_path(run_dir, "05_agreement"))
 print(summary.round(3).to_string())
+# several annotators: each against the others and the judge (no rows with one annotator)
+analysis.rater_agreement(ev, labels=labels).round(3)
 
 # %% [markdown]
 # ## Question by question
@@ -147,12 +137,9 @@ print(sweep.head(5).round(3).to_string())
 
 # %%
 j = runs.read_table(run_dir, "judgments")
-if j["repetition"].max() > 0:
-    stab = analysis.stability(j, label_map=label_map)
-    plots.savefig(plots.stability_plot(stab), runs.figure_path(run_dir, "05_stability"))
-    print(stab.sort_values("flip_rate", ascending=False).head(10).round(2).to_string())
-else:
-    print("one judgment per answer (judge.repetitions = 1): nothing to compare")
+stab = analysis.stability(j, label_map=label_map)  # no rows when every answer was judged once
+plots.savefig(plots.stability_plot(stab), runs.figure_path(run_dir, "05_stability"))
+stab.sort_values("flip_rate", ascending=False).head(10).round(2)
 
 # %% [markdown]
 # ## What to learn from this

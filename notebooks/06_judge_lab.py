@@ -70,8 +70,7 @@ items.groupby(["set", "kind", "label"]).size().rename("answers").reset_index()
 
 # %%
 scores = lab.score_table(items, llm=judge_llm, variants=variants, relevance=relevance, embedder=emb, guard=guard)
-if combine_with:
-    scores = lab.with_combined(scores, llm_method=combine_with)
+scores = lab.with_combined(scores, llm_method=combine_with)  # combine_with "": no combined score
 labelled = lab.cv_labels(scores)
 runs.write_table(labelled, run_dir, "lab_scores")
 result = lab.lab_agreement(labelled, n_boot=bootstrap, seed=seed)

@@ -31,9 +31,6 @@ seed: int = 0  # bootstrap seed
 paper_figures_dir: str = ""  # also copy the figures here (configs/paper.yaml: figures/, committed)
 
 # %%
-import shutil
-from pathlib import Path
-
 from helpers import agreement, analysis, plots, runs, segments
 
 label_map = {int(k): v for k, v in label_map.items()}
@@ -41,16 +38,9 @@ labels = tuple(label_order)
 ev = analysis.from_records(segments.expand_paths(records), label_map=label_map)
 ev["correctness_label"] = analysis.correctness_labels(ev, labels=labels)
 runs.write_table(ev.astype({"human": str, "judge_label": str}).replace({"nan": None, "None": None}), run_dir, "evaluation")
-
-
-def save(fig, name):
-    """The figure into the run folder, and a copy into ``paper_figures_dir`` when one is given."""
-    path = plots.savefig(fig, runs.figure_path(run_dir, f"08_{name}"))
-    if paper_figures_dir:
-        Path(paper_figures_dir).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(paper_figures_dir) / Path(path).name)
-    return path
-
+# each figure into the run folder, and a copy into paper_figures_dir when one is given
+save = lambda fig, name: plots.savefig(fig, runs.figure_path(run_dir, f"08_{name}"),
+                                       copy_to=paper_figures_dir)
 
 print(f"{len(ev)} records, {int(ev['human'].notna().sum())} with a human label")
 ev[["question_id", "human", "score", "judge_label"]]

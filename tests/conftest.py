@@ -1,10 +1,12 @@
-"""Shared fixtures: paths to the project's data and the public data sets."""
+"""Shared fixtures: paths to the project's data and the public data sets, and a stand-in LLM backend."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from helpers.llm import LLM, Completion
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -54,3 +56,30 @@ def llmjudge_dir() -> Path:
 def sample_dir() -> Path:
     """The project's own sample: lectures, questions, answer bank."""
     return ROOT / "data" / "sample"
+
+
+class CountingLLM(LLM):
+    """A stand-in backend that counts its calls (tests of the cache and the judges' plumbing, not of a model).
+
+    ``reply(messages, calls)`` gives the reply to the ``calls``-th call: a
+    string (10 prompt tokens, 2 completion tokens, 0.5 s) or a whole
+    :class:`~helpers.llm.Completion` (e.g. with log-probabilities).
+    """
+
+    backend = "fake"
+    model = "counting"
+
+    def __init__(self, reply=lambda messages, calls: f"reply {calls}", *, fingerprint: str = "fake:1"):
+        self.reply, self.fingerprint, self.calls = reply, fingerprint, 0
+
+    def chat(self, messages, **decoding):
+        self.calls += 1
+        out = self.reply(messages, self.calls)
+        return out if isinstance(out, Completion) else Completion(text=out, prompt_tokens=10, completion_tokens=2,
+                                                                 latency_s=0.5)
+
+
+@pytest.fixture
+def counting_llm():
+    """The :class:`CountingLLM` class: ``counting_llm()``, ``counting_llm(reply=..., fingerprint=...)``."""
+    return CountingLLM

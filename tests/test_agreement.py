@@ -446,7 +446,7 @@ def test_summary_intervals_match_bootstrap_ci_of_the_public_functions():
 def test_fast_kappa_equals_scikit_learn():
     from sklearn.metrics import cohen_kappa_score
 
-    from helpers.agreement import _kappa_numpy
+    from helpers.agreement.coefficients import _kappa_numpy
 
     rng = np.random.default_rng(11)
     for k in (2, 3, 5):

@@ -10,7 +10,9 @@ from helpers.analysis import (
     from_llmjudge,
     from_records,
     from_run,
+    judge_agreement,
     metric_association,
+    rater_agreement,
     stability,
 )
 from helpers.annotations import read_llmjudge
@@ -108,6 +110,53 @@ def test_stability_counts_flips():
     assert s.loc["q1", "labels"] == "CCI" and s.loc["q1", "flip_rate"] == pytest.approx(1 / 3)
     assert s.loc["q2", "flip_rate"] == 0 and s.loc["q2", "n"] == 3  # 2 and 1 are both P; the missing one is not a flip
     assert s.loc["q1", "variance"] == pytest.approx(np.var([3, 3, 0]))
+
+
+def test_stability_leaves_out_items_judged_once():
+    once = pd.DataFrame({"question_id": ["q1", "q2"], "answer_source": "generated", "metric": "answer_relevance",
+                         "repetition": 0, "score": [3, 1]})
+    s = stability(once, label_map=STUDY_MAP)
+    assert s.empty and list(s.columns) == ["question_id", "answer_source", "n", "mean", "variance", "labels", "flip_rate"]
+    twice = pd.concat([once, once.assign(repetition=1, score=[0, 1]).head(1)])  # q1 judged twice, q2 once
+    s = stability(twice, label_map=STUDY_MAP)
+    assert s["question_id"].tolist() == ["q1"] and s["labels"].iloc[0] == "CI" and s["flip_rate"].iloc[0] == 0.5
+
+
+def test_judge_agreement_puts_the_judges_side_by_side_and_leaves_out_one_not_run():
+    rng = np.random.default_rng(1)
+    human = rng.choice(list("IPC"), 40)
+    ev = pd.DataFrame({"question_id": [f"q{i // 4}" for i in range(40)], "human": human,
+                       "judge_label": human, "correctness_label": rng.choice(list("IPC"), 40)})
+    ev.loc[0, "human"] = None  # a generated answer nobody labelled: not counted
+    stats = ["cohen_kappa", "raw_agreement"]
+    t = judge_agreement(ev, judges={"perfect": "judge_label", "random": "correctness_label"}, statistics=stats,
+                        n_boot=50, seed=0)
+    assert t["judge"].tolist() == ["perfect", "perfect", "random", "random"]
+    assert t["statistic"].tolist() == ["raw_agreement", "cohen_kappa"] * 2  # agreement_summary's order
+    one = agreement.agreement_summary(ev["human"][1:], ev["correctness_label"][1:], groups=ev["question_id"][1:],
+                                      n_boot=50, seed=0)
+    random = t[t["judge"] == "random"].set_index("statistic")
+    assert random.loc["cohen_kappa", "value"] == pytest.approx(one.set_index("statistic").loc["cohen_kappa", "value"])
+    assert (t.loc[t["judge"] == "perfect", "value"] == 1).all() and (t["n"] == 39).all()
+    # correctness not graded (all missing) or absent: only the judge that ran
+    no_ac = judge_agreement(ev.assign(correctness_label=None), judges={"perfect": "judge_label",
+                                                                      "random": "correctness_label"}, n_boot=0)
+    assert set(no_ac["judge"]) == {"perfect"}
+    assert judge_agreement(ev, judges={"x": "no_such_column"}, n_boot=0).empty
+
+
+def test_rater_agreement_needs_two_annotators():
+    ev = pd.DataFrame({"unit": ["a", "b", "c", "a", "b", "c"], "annotator": ["ana"] * 3 + ["bia"] * 3,
+                       "human": ["C", "P", "I", "C", "P", "C"], "judge_label": ["C", "I", "I", "C", "I", "I"]})
+    pairs = rater_agreement(ev)
+    assert {tuple(sorted(p)) for p in pairs[["rater_a", "rater_b"]].values} == {("ana", "bia"), ("ana", "judge"),
+                                                                                ("bia", "judge")}
+    kappa = pairs[pairs["statistic"] == "cohen_kappa"].set_index(["rater_a", "rater_b"])["value"]
+    assert kappa["ana", "bia"] == pytest.approx(agreement.cohen_kappa(list("CPI"), list("CPC")))
+    # the judge's label counted once per unit, though the unit has a row per annotator
+    assert pairs.loc[pairs["rater_a"].eq("ana") & pairs["rater_b"].eq("judge"), "n"].iloc[0] == 3
+    one = rater_agreement(ev[ev["annotator"] == "ana"])
+    assert one.empty and list(one.columns) == list(pairs.columns)
 
 
 def test_metric_association_ranks_the_metric_that_follows_the_labels():

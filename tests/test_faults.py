@@ -28,7 +28,7 @@ from helpers import runs
 from helpers.cache import CacheCorruptionWarning, ContentCache, content_key
 from helpers.embeddings import embed_cached
 from helpers.errors import WriteError
-from helpers.llm import LLM, CachedLLM, Completion
+from helpers.llm import CachedLLM
 
 MESSAGES = [{"role": "user", "content": "Qual é a capital do Brasil?"}]
 
@@ -191,18 +191,9 @@ def test_full_then_read_only_tmpfs(tmpfs):
 # --------------------------------------------------------------------------- damaged cache entries
 
 
-class CountingLLM(LLM):
-    """A stand-in backend that counts its calls (tests of the cache, not of a model)."""
-
-    backend = "fake"
-    fingerprint = "fake:1"
-
-    def __init__(self):
-        self.calls = 0
-
-    def chat(self, messages, **decoding):
-        self.calls += 1
-        return Completion(text=f"resposta {messages[-1]['content']}", prompt_tokens=10, completion_tokens=2, latency_s=0.5)
+def _resposta(messages, calls):
+    """The stand-in LLM's reply (tests/conftest.py's CountingLLM): it names the prompt, so a byte can be found."""
+    return f"resposta {messages[-1]['content']}"
 
 
 def _key(cached, content="Qual é a capital do Brasil?"):
@@ -221,9 +212,9 @@ def _set(db, key, value: bytes, sha=None):
 
 
 @pytest.mark.parametrize("damage", ["bytes changed", "not JSON", "value gone"])
-def test_damaged_llm_entry_is_reported_and_recomputed(tmp_path, damage):
+def test_damaged_llm_entry_is_reported_and_recomputed(tmp_path, damage, counting_llm):
     db = tmp_path / "llm.sqlite"
-    fake = CountingLLM()
+    fake = counting_llm(reply=_resposta)
     cached = CachedLLM(llm=fake, cache=ContentCache(db, "llm"))
     first = cached.chat(MESSAGES, prompt_version="v1")
     key = _key(cached)
@@ -246,9 +237,9 @@ def test_damaged_llm_entry_is_reported_and_recomputed(tmp_path, damage):
     assert fake.calls == 2
 
 
-def test_a_byte_flipped_in_the_database_file_is_caught(tmp_path):
+def test_a_byte_flipped_in_the_database_file_is_caught(tmp_path, counting_llm):
     db = tmp_path / "llm.sqlite"
-    fake = CountingLLM()
+    fake = counting_llm(reply=_resposta)
     cache = ContentCache(db, "llm")
     cached = CachedLLM(llm=fake, cache=cache)
     for word in ["Brasil", "Peru", "Chile"]:
@@ -267,9 +258,9 @@ def test_a_byte_flipped_in_the_database_file_is_caught(tmp_path):
     assert out.text == "resposta capital do Peru" and not out.cached and fake.calls == 4
 
 
-def test_old_cache_file_is_migrated_without_losing_entries(tmp_path):
+def test_old_cache_file_is_migrated_without_losing_entries(tmp_path, counting_llm):
     db = tmp_path / "llm.sqlite"
-    fake = CountingLLM()
+    fake = counting_llm(reply=_resposta)
     keys = {}
     con = sqlite3.connect(db)  # the schema before the hash column
     con.execute("CREATE TABLE entries (namespace TEXT, key TEXT, value BLOB, created REAL, PRIMARY KEY (namespace, key))")
@@ -329,3 +320,33 @@ def test_damaged_embedding_is_reported_and_recomputed(tmp_path, damage):
     assert emb.calls == 4 and (cache.hits, cache.misses, cache.corrupted) == (2, 1, 1)
     embed_cached(emb, texts, cache=cache, progress=False)
     assert emb.calls == 4 and cache.verify() == []
+
+
+def test_a_stage_failing_on_a_full_disk_reports_its_own_error_not_the_manifests(tmp_path, root, monkeypatch):
+    """When the disk fills during a stage, recording the failure in the manifest fails too; the
+    stage's own error (what the user must act on) is the one raised, and the log says the manifest
+    could not record it."""
+    import papermill
+
+    from helpers.config import load_config
+
+    cfg = load_config(root / "configs/sample.yaml")
+    cfg.update(runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"))
+    writes = []
+
+    def manifest_then_full(run_dir, manifest):
+        writes.append(manifest["stages"].get("01_build_index", {}).get("status"))
+        if len(writes) > 1:
+            raise WriteError(run_dir / "manifest.json", OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), kwargs.get("output_path", args[1]))
+
+    monkeypatch.setattr(runs, "_write_manifest", manifest_then_full)
+    monkeypatch.setattr(papermill, "execute_notebook", full_disk)
+    log = []
+    with pytest.raises(OSError, match="No space left") as raised:
+        runs.run_config(cfg, stages=["01_build_index"], progress=False, log=log.append)
+    assert not isinstance(raised.value, WriteError)
+    assert writes == ["running", "failed"]
+    assert any("manifest could not record the failure" in line and "manifest.json" in line for line in log)

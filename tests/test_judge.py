@@ -595,3 +595,66 @@ def test_items_for_bad_input_names_the_field(sample_run, metric, change, field):
     with pytest.raises(InputError) as err:
         items_for(metric, **run)
     assert err.value.field == field
+
+
+# --------------------------------------------------------------------------
+# judge_metrics: every metric of 04 in one call, the same rows as metric by metric
+# --------------------------------------------------------------------------
+
+
+def _digit_reply(messages, calls):
+    """A digit that depends on the prompt, with its alternatives' log-probabilities (deterministic)."""
+    import zlib
+
+    d = str(zlib.crc32(messages[-1]["content"].encode()) % 3)
+    top = {d: math.log(0.7), str((int(d) + 1) % 3): math.log(0.3)}
+    return Completion(d, 40, 1, 0.25, [{"token": d, "logprob": top[d], "top": top}], "length")
+
+
+def test_judge_metrics_is_each_metric_judged_on_its_items_in_one_order(sample_run, counting_llm):
+    from helpers.baselines import baseline_judgments
+    from helpers.correctness import judge_correctness
+    from helpers.judge import judge_metrics
+
+    run, bank = sample_run
+    options = dict(language="en", label_map={3: "C", 2: "P", 1: "P", 0: "I"}, progress=False)
+    llm = counting_llm(reply=_digit_reply)
+    got = judge_metrics(llm, ["groundedness", "context_relevance", "answer_correctness", "answer_relevance"],
+                        answer_bank=bank, reasons={"answer_relevance": True}, correctness_variant="fewshot-en+ref",
+                        context_relevance_top=2, groundedness_answer_bank=False, **run, **options)
+    # what 04 did section by section, in the order of its sections
+    ac_items = items_for("answer_correctness", answer_bank=bank, **run)
+    by_hand = pd.concat([
+        judge_items(llm, items_for("answer_relevance", answer_bank=bank, **run), "answer_relevance", **options),
+        judge_correctness(llm, ac_items, variant="fewshot-en+ref", progress=False)[JUDGMENT_COLUMNS],
+        baseline_judgments(ac_items),
+        judge_items(llm, items_for("context_relevance", context_relevance_top=2, **run), "context_relevance_direct",
+                    **options),
+        judge_items(llm, items_for("groundedness", **run), "groundedness_direct", **options),
+    ], ignore_index=True)
+    llm_rows = got["prompt_version"] != "baseline-v1"  # a baseline's latency is measured, not replied
+    pd.testing.assert_frame_equal(got.drop(columns="latency_s"), by_hand.drop(columns="latency_s"))
+    assert got.loc[llm_rows, "latency_s"].tolist() == by_hand.loc[llm_rows, "latency_s"].tolist()
+    assert list(dict.fromkeys(got["metric"])) == ["answer_relevance", "answer_correctness", "token_f1", "exact_match",
+                                                   "rouge_l", "context_relevance", "groundedness"]
+    by_metric = got.groupby("metric")
+    assert by_metric.size()[["answer_relevance", "answer_correctness", "context_relevance", "groundedness"]].tolist() \
+        == [20, 20, 10, 5]  # 5 answered questions x (generated + bank C, P, I); top 2 segments; generated only
+    assert by_metric["prompt_version"].first()["answer_relevance"] == prompt_version("answer_relevance", "en")
+    assert by_metric["prompt_version"].first()["groundedness"] == prompt_version("groundedness_direct", "en")
+    one_digit = got["metric"].isin(["answer_correctness", "context_relevance", "groundedness"])
+    assert got.loc[one_digit, "expected_score"].notna().all()  # read from the digits' probabilities
+
+
+def test_judge_metrics_without_metrics_or_baselines_and_with_an_unknown_one(sample_run, counting_llm):
+    from helpers.judge import judge_metrics
+
+    run, bank = sample_run
+    llm = counting_llm(reply=_digit_reply)
+    empty = judge_metrics(llm, [], baselines=False, **run)
+    assert empty.empty and list(empty.columns) == JUDGMENT_COLUMNS and llm.calls == 0
+    only_baselines = judge_metrics(llm, [], answer_bank=bank, progress=False, **run)
+    assert set(only_baselines["metric"]) == {"token_f1", "exact_match", "rouge_l"} and llm.calls == 0
+    with pytest.raises(InputError) as err:
+        judge_metrics(llm, ["answer_relevance", "faithfulness"], **run)
+    assert err.value.field == "metrics" and "faithfulness" in str(err.value)

@@ -88,6 +88,16 @@ def test_combined_needs_its_features(items):
     assert "checks-en" in str(err.value)
 
 
+def test_combined_with_no_llm_method_adds_nothing_and_with_one_adds_a_method(items):
+    scores = lab.score_table(items, progress=False)
+    assert lab.with_combined(scores, llm_method="") is scores
+    # with scored methods (token_f1 standing in for the LLM), one held-out score per labelled answer
+    combined = lab.with_combined(scores, llm_method="token_f1", features=("rouge_l",))
+    added = combined[combined["method"] == "combined"]
+    assert len(combined) == len(scores) + len(added) and len(added) == len(items)
+    assert set(added["family"]) == {"combined"}
+
+
 def test_ppi_curve_from_the_lab_rows(result):
     labelled, _ = result
     curve = lab.ppi_curve(labelled, method="token_f1", ns=(20, 60), n_repeats=20, seed=1)

@@ -250,14 +250,14 @@ def test_smoke_test_reports_a_plain_failure():
 
 def test_llm_describe_records_the_build(monkeypatch):
     llama_cpp = pytest.importorskip("llama_cpp")
-    from helpers import llm
+    from helpers import llm, llm_backends
 
     info = llama_cpp.llama_print_system_info().decode().strip()
-    monkeypatch.setattr(llm, "_LLAMA_BUILD", {})
+    monkeypatch.setattr(llm_backends, "_LLAMA_BUILD", {})
     monkeypatch.setattr(lb, "read_record", lambda prefix=None: {"flavour": "avx2", "cmake_args": "x", "system_info": info,
                                                                  "llama_cpp_python": llama_cpp.__version__})
     assert llm.llama_build_info() == {"flavour": "avx2", "cmake_args": "x", "system_info": info}
-    monkeypatch.setattr(llm, "_LLAMA_BUILD", {})
+    monkeypatch.setattr(llm_backends, "_LLAMA_BUILD", {})
     monkeypatch.setattr(lb, "read_record", lambda prefix=None: {"flavour": "avx512", "system_info": "something else",
                                                                  "llama_cpp_python": llama_cpp.__version__})
     assert llm.llama_build_info() == {"flavour": "unknown", "system_info": info}

@@ -18,27 +18,13 @@ import pytest
 
 from helpers.cache import ContentCache
 from helpers.errors import InputError
-from helpers.llm import DEFAULT_GGUF, LLM, CachedLLM, Completion, default_gguf, get_llm
+from helpers.llm import DEFAULT_GGUF, CachedLLM, default_gguf, get_llm
 
 MESSAGES = [{"role": "system", "content": "Responda em uma palavra."}, {"role": "user", "content": "Qual é a capital do Brasil?"}]
 
 
-class CountingLLM(LLM):
-    """A stand-in backend that counts its calls (for cache tests only)."""
-
-    backend = "fake"
-    fingerprint = "fake:1"
-
-    def __init__(self):
-        self.calls = 0
-
-    def chat(self, messages, **decoding):
-        self.calls += 1
-        return Completion(text=f"reply {self.calls}", prompt_tokens=10, completion_tokens=2, latency_s=0.5)
-
-
-def test_cache_hits_survive_a_new_process_object(tmp_path):
-    fake = CountingLLM()
+def test_cache_hits_survive_a_new_process_object(tmp_path, counting_llm):
+    fake = counting_llm()
     a = CachedLLM(llm=fake, cache=ContentCache(tmp_path / "llm.sqlite", "llm"))
     first = a.chat(MESSAGES, prompt_version="v1")
     assert not first.cached and fake.calls == 1
@@ -60,8 +46,8 @@ def test_cache_hits_survive_a_new_process_object(tmp_path):
         {"messages": [MESSAGES[0], {"role": "user", "content": "Qual é a capital do Peru?"}]},
     ],
 )
-def test_any_change_in_what_determines_the_reply_misses(tmp_path, change):
-    fake = CountingLLM()
+def test_any_change_in_what_determines_the_reply_misses(tmp_path, change, counting_llm):
+    fake = counting_llm()
     cached = CachedLLM(llm=fake, cache=ContentCache(tmp_path / "llm.sqlite", "llm"))
     base = {"messages": MESSAGES, "prompt_version": "v1", "max_tokens": 10}
     cached.chat(**base)
@@ -71,21 +57,20 @@ def test_any_change_in_what_determines_the_reply_misses(tmp_path, change):
     assert not out.cached and fake.calls == 2
 
 
-def test_model_fingerprint_is_part_of_the_key(tmp_path):
-    fake = CountingLLM()
+def test_model_fingerprint_is_part_of_the_key(tmp_path, counting_llm):
+    fake = counting_llm()
     cache = ContentCache(tmp_path / "llm.sqlite", "llm")
     CachedLLM(llm=fake, cache=cache).chat(MESSAGES, prompt_version="v1")
-    other = CountingLLM()
-    other.fingerprint = "fake:2"
+    other = counting_llm(fingerprint="fake:2")
     assert not CachedLLM(llm=other, cache=cache).chat(MESSAGES, prompt_version="v1").cached
 
 
-def test_lazy_backend_is_never_loaded_when_everything_is_cached(tmp_path):
+def test_lazy_backend_is_never_loaded_when_everything_is_cached(tmp_path, counting_llm):
     made = []
 
     def factory():
         made.append(1)
-        return CountingLLM()
+        return counting_llm()
 
     cache = ContentCache(tmp_path / "llm.sqlite", "llm")
     CachedLLM(factory=factory, fingerprint="fake:1", backend="fake", cache=cache).chat(MESSAGES, prompt_version="v1")

@@ -83,6 +83,16 @@ def test_code_cells_are_short(name):
             assert len(code) <= 25, f"{name}: a cell of {len(code)} lines; move the work into a helper"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_no_chapter_behind_an_if(name):
+    # a notebook reads top to bottom: what depends on the data or a parameter is decided in a helper
+    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            gates = [n.lineno for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.If)]
+            assert not gates, f"{name}: an if statement in a cell ({cell.source.splitlines()[gates[0] - 1]!r})"
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.rsplit("/", 1)[-1])
 def test_every_config_runs_its_stages_with_declared_parameters(config):
     cfg = load_config(config)

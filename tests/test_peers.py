@@ -100,7 +100,9 @@ def test_counting_proxy_forwards_counts_and_serves_embeddings():
             assert reply["choices"][0]["message"]["content"] == "OLÁ"
             with pytest.raises(urllib.error.HTTPError) as err:
                 _post(f"{p.base_url}/responses", {"input": "x"})
-            assert err.value.code == 404
+            assert err.value.code == 404  # and says why, in words TruLens reads as "fall back to chat completions"
+            message = json.loads(err.value.read())["error"]["message"].lower()
+            assert "not supported" in message and "response" in message
             vecs = _post(f"{p.base_url}/embeddings", {"input": ["ab", "abcd"], "model": "e5"})
             assert [d["embedding"] for d in vecs["data"]] == [[2.0, 1.0], [4.0, 1.0]]
             with urllib.request.urlopen(p.base_url.replace("/v1", "/_peers/counts"), timeout=10) as r:

@@ -59,3 +59,29 @@ def test_forest_draws_intervals_that_miss_their_point_or_are_missing():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bank", "all"]
     drawn = sorted(float(x) for c in ax.containers for x in c.lines[0].get_xdata())
     assert drawn == [0.1, 0.2, 0.5]
+
+
+@pytest.mark.parametrize("draw, note", [
+    (lambda ax: plots.forest(pd.DataFrame(columns=["method", "set", "value", "ci_low", "ci_high"]), ax=ax),
+     "nothing to show"),
+    (lambda ax: plots.stability_plot(pd.DataFrame(columns=["variance", "flip_rate", "n"]), ax=ax),
+     "one judgment per item"),
+])
+def test_an_empty_table_gives_the_axes_with_a_note(draw, note):
+    fig, ax = plt.subplots()
+    assert draw(ax) is ax
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 1 and note in texts[0] and not ax.collections and not ax.lines
+    plt.close(fig)
+
+
+def test_savefig_copies_the_same_bytes_only_when_asked(tmp_path):
+    from pathlib import Path
+
+    ax = plots.stability_plot(pd.DataFrame({"variance": [0, 1.5], "flip_rate": [0, 0.5], "n": [3, 3]}))
+    path = plots.savefig(ax, tmp_path / "run" / "figures" / "08_x.png", copy_to=str(tmp_path / "paper"))
+    saved = Path(path).read_bytes()
+    assert saved.startswith(b"\x89PNG") and (tmp_path / "paper" / "08_x.png").read_bytes() == saved
+    plots.savefig(ax, tmp_path / "run" / "figures" / "08_y.png")  # copy_to "": no copy
+    assert sorted(p.name for p in (tmp_path / "paper").iterdir()) == ["08_x.png"]
+    plt.close(ax.figure)

@@ -9,6 +9,7 @@ from helpers.retrieval import (
     read_questions,
     relevant_segments,
     retrieval_metrics,
+    study_retrievals,
     summarise_metrics,
 )
 
@@ -81,3 +82,16 @@ def test_metrics_by_hand(toy):
     assert not m.loc["q3", "answerable"] and pd.isna(m.loc["q3", "rr"])
     s = summarise_metrics(m.reset_index())
     assert s["MRR"] == 0.75 and s["recall@1"] == 0.25 and s["n_answerable"] == 2
+
+
+def test_study_retrievals_reads_each_record_in_rank_order(seeds_dir):
+    ref = study_retrievals([str(seeds_dir / "record_pergunta_*.md")])
+    assert ref.groupby("question_id")["rank"].apply(list).to_dict() == {
+        "study 086": list(range(1, 11)), "study 118": list(range(1, 11))}
+    first = ref[(ref["question_id"] == "study 086") & (ref["rank"] == 1)].iloc[0]
+    assert first["score"] == pytest.approx(0.8566197156906128) and first["corpus_id"] == "7959"  # the record's own
+    assert ref.groupby("question_id")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
+    # no records: an empty table with the key columns (nothing drawn); a pattern that matches nothing: an error
+    assert study_retrievals([]).empty and list(study_retrievals([]).columns) == ["question_id", "rank", "score"]
+    with pytest.raises(InputError):
+        study_retrievals([str(seeds_dir / "nothing_*.md")])

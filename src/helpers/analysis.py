@@ -51,7 +51,7 @@ from .record_format import (
 
 __all__ = [
     "from_run", "from_records", "from_llmjudge", "records_from_run", "stability", "metric_association", "correctness_labels",
-    "EVAL_COLUMNS",
+    "judge_agreement", "rater_agreement", "EVAL_COLUMNS",
 ]
 
 #: The non-LLM baselines 04 scores beside the judges (:mod:`helpers.baselines`).
@@ -455,9 +455,13 @@ def stability(judgments: pd.DataFrame, *, label_map: dict) -> pd.DataFrame:
     pandas.DataFrame
         ``question_id, answer_source, n, mean, variance, labels, flip_rate``
         where ``flip_rate`` is the share of repetitions whose label differs
-        from the item's most common label.
+        from the item's most common label. Items judged once are left out
+        (nothing to compare): with ``judge.repetitions = 1`` the table is empty.
     """
     ar = judgments[judgments["metric"] == "answer_relevance"].copy()
+    ar = ar[ar.groupby(["question_id", "answer_source"])["repetition"].transform("size") > 1]
+    if ar.empty:  # every item judged once (judge.repetitions = 1): nothing to compare
+        return pd.DataFrame(columns=["question_id", "answer_source", "n", "mean", "variance", "labels", "flip_rate"])
     ar["label"] = _map_labels(ar["score"], label_map)
 
     def summarise(g):
@@ -535,3 +539,82 @@ def correctness_labels(ev: pd.DataFrame, *, labels=LABELS) -> pd.Series:
         cut = fit_cutoffs(ev.loc[known, "correctness"].to_numpy(float), ev.loc[known, "human"].to_numpy(), order=tuple(labels))
         out[rest] = apply_cutoffs(ev.loc[rest, "correctness"].to_numpy(float), cut, order=tuple(labels))
     return out
+
+
+def judge_agreement(ev: pd.DataFrame, *, judges: Mapping[str, str], labels=LABELS, statistics=None,
+                    n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Each judge's labels against the human label, side by side: one block of rows per judge.
+
+    :func:`helpers.agreement.agreement_summary` on the units with a human
+    label, resampling whole questions (``question_id``) for the intervals.
+    A judge whose label column is absent or empty on every labelled unit
+    (answer correctness when 04 did not grade it) is left out, so the table
+    holds the judges that were run.
+
+    Parameters
+    ----------
+    ev : DataFrame
+        The evaluation table (:func:`from_run`): ``human``, ``question_id`` and
+        the judges' label columns.
+    judges : mapping
+        ``{judge name: label column}``, e.g. ``{"answer relevance": "judge_label"}``.
+    statistics : list of str, optional
+        Keep only these statistics (default: all).
+
+    Returns
+    -------
+    DataFrame
+        ``statistic, value, ci_low, ci_high, n, n_missing, judge``.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"question_id": ["q1", "q2", "q3"], "human": ["C", "I", "P"],
+    ...                    "judge_label": ["C", "C", "P"], "correctness_label": None})
+    >>> t = judge_agreement(ev, judges={"relevance": "judge_label", "correctness": "correctness_label"},
+    ...                     statistics=["raw_agreement"], n_boot=0)
+    >>> t[["judge", "statistic", "value"]].round(3).values.tolist()
+    [['relevance', 'raw_agreement', 0.667]]
+    """
+    from .agreement import agreement_summary
+
+    labelled = ev[ev["human"].notna()]
+    parts = [agreement_summary(labelled["human"], labelled[col], labels=labels, groups=labelled["question_id"],
+                               n_boot=n_boot, seed=seed).assign(judge=name)
+             for name, col in judges.items() if col in labelled.columns and labelled[col].notna().any()]
+    columns = ["statistic", "value", "ci_low", "ci_high", "n", "n_missing", "judge"]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return out if statistics is None else out[out["statistic"].isin(statistics)].reset_index(drop=True)
+
+
+def rater_agreement(ev: pd.DataFrame, *, labels=LABELS, judge: str = "judge_label") -> pd.DataFrame:
+    """Every pair of raters (each human annotator and the judge) on the units both labelled.
+
+    :func:`helpers.agreement.pairwise_agreement` over the ``annotator``'s
+    ``human`` labels and the judge's ``judge`` labels (rater ``"judge"``).
+    Each rater gives one label per unit (the first row's: repetition 0). With
+    fewer than two annotators (only the answer bank, or one annotation file)
+    there are no people to compare: an empty table with the same columns.
+
+    Returns
+    -------
+    DataFrame
+        ``rater_a, rater_b, statistic, value, n, n_missing``.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"unit": ["a", "b"], "annotator": "answer bank", "human": ["C", "I"],
+    ...                    "judge_label": ["C", "C"]})
+    >>> len(rater_agreement(ev))
+    0
+    """
+    from .agreement import pairwise_agreement
+
+    # one label per rater and unit: a unit's rows repeat for each annotator and each judge repetition
+    raters = pd.concat([
+        ev[["unit", "annotator", "human"]].dropna(subset=["annotator"]).drop_duplicates(["unit", "annotator"])
+        .rename(columns={"annotator": "rater", "human": "label"}),
+        ev[["unit", judge]].drop_duplicates("unit").assign(rater="judge").rename(columns={judge: "label"}),
+    ])
+    if ev["annotator"].nunique() < 2:
+        raters = raters.iloc[0:0]
+    return pairwise_agreement(raters, rater_col="rater", unit_col="unit", label_col="label", labels=labels)

@@ -21,8 +21,9 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .agreement import LABELS, _check_labels, _encode, _kappa_confusion, _kappa_weights
+from .agreement.coefficients import _check_labels, _encode, _kappa_confusion, _kappa_weights
 from .errors import InputError
+from .labels import LABELS
 
 __all__ = [
     "fit_cutoffs", "apply_cutoffs", "cross_validated_labels", "fit_combination", "combination_weights",

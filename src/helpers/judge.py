@@ -8,7 +8,8 @@ Three parts, three modules:
   the score arithmetic (:func:`normalise`, :func:`expected_score`, ...);
 - this module builds the items a metric judges from a run's tables
   (:func:`items_for`) and asks the judge about each (:func:`judge_items`),
-  giving the rows of ``judgments.parquet`` (:data:`JUDGMENT_COLUMNS`).
+  giving the rows of ``judgments.parquet`` (:data:`JUDGMENT_COLUMNS`);
+  :func:`judge_metrics` does both for every metric of a run (notebook 04).
 
 The names of the other two are importable from here too
 (``judge.build_messages``, ``judge.parse_judge_reply``, ...).
@@ -45,6 +46,7 @@ __all__ = [
     "ITEM_METRICS",
     "items_for",
     "judge_items",
+    "judge_metrics",
     "load_prompts",
     "normalise",
     "parse_judge_reply",
@@ -302,3 +304,91 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
             bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows), cached=sum(r["cache_hit"] for r in rows))
     bar.close()
     return pd.DataFrame(rows, columns=JUDGMENT_COLUMNS)
+
+
+def judge_metrics(llm, metrics, *, answers, questions, retrievals=None, segments=None, answer_bank=None,
+                  path: str = "questions", reasons=None, correctness_variant: str = "", context_relevance_top: int = 3,
+                  groundedness_answer_bank: bool = True, baselines: bool = True, embedder=None, guard: bool = False,
+                  progress: bool = True, **options) -> pd.DataFrame:
+    """Every judge metric in ``metrics`` on a run's tables: one table of judgments.
+
+    For each metric, :func:`items_for` builds its items and the judge scores
+    them: :func:`judge_items` (answer relevance, context relevance,
+    groundedness) or :func:`helpers.correctness.judge_correctness` (answer
+    correctness). With ``baselines`` the non-LLM baselines against the
+    reference (:func:`helpers.baselines.baseline_judgments`) are scored on the
+    answer-correctness items too, whether or not the LLM grades correctness.
+    The blocks come in one fixed order, whatever the order of ``metrics``:
+    answer relevance, answer correctness, the baselines, context relevance,
+    groundedness; a metric not listed adds no rows.
+
+    Parameters
+    ----------
+    llm : helpers.llm.CachedLLM
+        The judge behind the cache.
+    metrics : list of str
+        Some of :data:`ITEM_METRICS`.
+    answers, questions, retrievals, segments, answer_bank, path, context_relevance_top
+        As for :func:`items_for`.
+    reasons : dict, optional
+        ``{metric: bool}``: True asks that metric's judge for its reasons
+        before the score (chain of thought); False (the default) for one
+        digit, read as an expected score (the ``_direct`` prompt).
+    correctness_variant : str
+        The :data:`helpers.correctness.VARIANTS` key ("": its default).
+    groundedness_answer_bank : bool
+        Also judge the bank's answers against the context the generator saw.
+    baselines, embedder
+        Score the baselines; the embedder of their answer-reference cosine
+        (None: that one is left out).
+    guard, progress, **options
+        Passed to :func:`judge_items` (``language, repetitions, temperature,
+        seed, max_tokens, max_retries, label_map``); ``guard`` to the
+        correctness judge too.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`JUDGMENT_COLUMNS`, index 0..n-1.
+
+    Raises
+    ------
+    InputError
+        A metric that is not one of :data:`ITEM_METRICS` (field ``metrics``).
+
+    Examples
+    --------
+    >>> answers = pd.DataFrame({"question_id": ["q1"], "answer": ["A U-Net."]})
+    >>> questions = pd.DataFrame({"question_id": ["q1"], "question": ["Qual rede?"], "reference_answer": ["U-Net"]})
+    >>> t = judge_metrics(None, [], answers=answers, questions=questions, progress=False)
+    >>> t[["metric", "score"]].values.tolist()
+    [['token_f1', 1.0], ['exact_match', 1.0], ['rouge_l', 1.0]]
+    """
+    from .baselines import baseline_judgments
+    from .correctness import DEFAULT_VARIANT, judge_correctness
+
+    unknown = [m for m in metrics if m not in ITEM_METRICS]
+    if unknown:
+        raise InputError(f"unknown judge metrics {unknown} (known: {', '.join(ITEM_METRICS)})", field="metrics")
+    reasons = reasons or {}
+    run = dict(answers=answers, questions=questions, retrievals=retrievals, segments=segments, path=path)
+    judged = lambda m, items: judge_items(llm, items, m if reasons.get(m) else f"{m}_direct",  # noqa: E731
+                                          guard=guard, progress=progress, **options)
+    tables = []
+    if "answer_relevance" in metrics:
+        tables.append(judged("answer_relevance", items_for("answer_relevance", answer_bank=answer_bank, **run)))
+    if "answer_correctness" in metrics or baselines:
+        ac_items = items_for("answer_correctness", answer_bank=answer_bank, **run)
+    if "answer_correctness" in metrics:
+        graded = judge_correctness(llm, ac_items, variant=correctness_variant or DEFAULT_VARIANT, guard=guard,
+                                   progress=progress)
+        tables.append(graded[JUDGMENT_COLUMNS])
+    if baselines:
+        tables.append(baseline_judgments(ac_items, embedder=embedder))
+    if "context_relevance" in metrics:
+        items = items_for("context_relevance", context_relevance_top=context_relevance_top, **run)
+        tables.append(judged("context_relevance", items))
+    if "groundedness" in metrics:
+        bank = answer_bank if groundedness_answer_bank else None
+        tables.append(judged("groundedness", items_for("groundedness", answer_bank=bank, **run)))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=JUDGMENT_COLUMNS)

@@ -146,9 +146,14 @@ def with_combined(scores: pd.DataFrame, *, llm_method: str, features=("token_f1"
     held-out expected grade is the combined score. Fitted on a contrast set
     alone it would learn that word overlap means wrong, an artifact of how
     that set was built.
+
+    An empty ``llm_method`` (``""``) adds nothing: ``scores`` come back as
+    they are, so a notebook's "no combined score" needs no branch.
     """
     from .calibration import cross_validated_combination
 
+    if not llm_method:
+        return scores
     wide = scores.pivot_table(index=["question_id", "answer_source"], columns="method", values="score")
     cols = [llm_method, *features]
     missing = [c for c in cols if c not in wide.columns]

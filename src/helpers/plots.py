@@ -36,12 +36,23 @@ def _ax(ax, figsize=(7, 4)):
     return ax
 
 
-def savefig(fig, path, *, dpi: int = 120) -> str:
+def _note(ax, text: str):
+    """An empty panel that says why it is empty (a figure is drawn and saved all the same)."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.3", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def savefig(fig, path, *, dpi: int = 120, copy_to: str = "") -> str:
     """Save a figure (or the figure of an axes) to ``path`` atomically and return the path.
 
     Folders are created; a reader never sees half a file. The format is the
-    suffix of ``path`` (``.png``, ``.svg``, ``.pdf``).
+    suffix of ``path`` (``.png``, ``.svg``, ``.pdf``). ``copy_to`` names a
+    folder that gets a copy under the same file name (e.g. the committed
+    ``figures/``); ``""`` for none.
     """
+    import shutil
     from pathlib import Path
 
     from matplotlib.axes import Axes
@@ -49,6 +60,8 @@ def savefig(fig, path, *, dpi: int = 120) -> str:
     fig = fig.figure if isinstance(fig, Axes) else fig
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
+    if copy_to:  # the same bytes, not a second rendering
+        write_atomic(Path(copy_to) / Path(path).name, lambda tmp: shutil.copyfile(path, tmp))
     return str(path)
 
 
@@ -426,7 +439,8 @@ def per_group_heatmap(table: pd.DataFrame, *, ax=None, value_label: str = "Cohen
 def stability_plot(stab: pd.DataFrame, *, x: str = "variance", y: str = "flip_rate", n: str = "n", ax=None):
     """Per item: the variance of the judge's score over repetitions and its label flip rate.
 
-    ``stab`` is :func:`helpers.analysis.stability` output.
+    ``stab`` is :func:`helpers.analysis.stability` output; an empty one (every
+    item judged once) gives an axes with a note saying so.
 
     Examples
     --------
@@ -434,6 +448,9 @@ def stability_plot(stab: pd.DataFrame, *, x: str = "variance", y: str = "flip_ra
     'judge stability over 3 repetitions per item (1 of 2 items flip)'
     """
     ax = _ax(ax, figsize=(7, 4))
+    if stab.empty:
+        ax.set_title("judge stability")
+        return _note(ax, "one judgment per item (judge.repetitions = 1): nothing to compare")
     ax.scatter(stab[x], stab[y], alpha=0.7)
     ax.set_xlabel("variance of the 0-3 score over repetitions")
     ax.set_ylabel("label flip rate")
@@ -455,7 +472,13 @@ def forest(frame: pd.DataFrame, *, x: str = "value", y: str = "method", low: str
     ...                           "ci_low": [0.3, 0.0], "ci_high": [0.7, 0.4]}))
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['b', 'a']
+
+    An empty ``frame`` (no judge to show) gives an axes with a note saying so.
     """
+    if frame.empty:
+        ax = _ax(ax, figsize=(7.5, 2))
+        ax.set_xlabel(xlabel)
+        return _note(ax, "nothing to show: no statistic in the table")
     levels = list(dict.fromkeys(frame[hue])) if hue else [None]
     order = frame.groupby(y)[x].mean().sort_values().index.tolist()
     ax = _ax(ax, figsize=(7.5, 0.42 * len(order) * max(1, len(levels) / 1.5) + 1.4))

@@ -33,6 +33,7 @@ from importlib import resources
 
 import yaml
 
+from .attacks import sanitize
 from .errors import InputError
 
 __all__ = ["build_messages", "format_segments", "guard_text", "load_prompts", "prompt_version", "retry_message",
@@ -274,8 +275,6 @@ def build_messages(metric: str, language: str = "en", *, prompts="judge", guard:
                 raise InputError(f"the {metric!r} prompt needs {name!r}", field=name)
             values[name] = format_segments(value) if isinstance(value, (list, tuple)) else str(value)
             if guard and name in GUARDED_FIELDS:
-                from .attacks import sanitize
-
                 values[name] = guard_text(sanitize(values[name]))
     system = texts["system"].format_map(values)
     guard = guard and _guards(texts)

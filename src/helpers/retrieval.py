@@ -32,6 +32,7 @@ __all__ = [
     "relevant_segments",
     "retrieval_metrics",
     "summarise_metrics",
+    "study_retrievals",
 ]
 
 _SPAN = re.compile(r"^\s*(?P<lecture>\S+)\s+(?P<start>[\d:.,]+)\s*-\s*(?P<end>[\d:.,]+)\s*$")
@@ -297,3 +298,40 @@ def select_questions(questions: pd.DataFrame, question_ids=()) -> pd.DataFrame:
     if unknown:
         raise InputError(f"not in the question file: {', '.join(unknown)}", field="question_ids")
     return questions[questions["question_id"].isin(list(map(str, question_ids)))].reset_index(drop=True)
+
+
+def study_retrievals(paths) -> pd.DataFrame:
+    """The study's retrieved segments and their cosines, read from its records: one row per question and rank.
+
+    Each record file (``data/paper/*.md``) holds one study question and its
+    ten retrieved segments in rank order; the question is named ``study N``
+    after the file's last ``_``-separated part, and ``rank`` counts from 1.
+    No paths (``[]``) give an empty table with the key columns, so a notebook
+    can draw "no reference" without a branch.
+
+    Parameters
+    ----------
+    paths : str or list of str
+        Record files or glob patterns (:func:`helpers.segments.expand_paths`;
+        a pattern that matches nothing is an error).
+
+    Returns
+    -------
+    DataFrame
+        ``question_id, rank, score`` and the cues' ``start_s, end_s, text,
+        corpus_id, ...`` (:func:`helpers.transcripts.read_transcript`).
+
+    Examples
+    --------
+    >>> study_retrievals([]).columns.tolist()
+    ['question_id', 'rank', 'score']
+    >>> study_retrievals(["data/paper/*.md"]).groupby("question_id")["rank"].max().tolist()  # doctest: +SKIP
+    [10, 10]
+    """
+    from .segments import expand_paths
+    from .transcripts import read_transcript
+
+    files = expand_paths(paths) if len(paths) else []
+    frames = [read_transcript(f).assign(question_id=f"study {f.stem.rsplit('_', 1)[-1]}",
+                                        rank=lambda d: range(1, len(d) + 1)) for f in files]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["question_id", "rank", "score"])

@@ -532,7 +532,10 @@ def run_config(config, *, stages=None, force: bool = False, progress: bool = Tru
             )
         except BaseException as exc:
             entry.update(status="failed", seconds=round(time.time() - started, 2), error=f"{type(exc).__name__}: {str(exc)[:2000]}")
-            _write_manifest(run_dir, manifest)
+            try:  # on a full or read-only disk this fails too: report it, but raise the stage's own error
+                _write_manifest(run_dir, manifest)
+            except WriteError as unrecorded:
+                log(f"  the manifest could not record the failure: {unrecorded}")
             if isinstance(exc, pm.PapermillExecutionError):
                 raise RuntimeError(f"{name} failed: {exc.ename}: {exc.evalue}\n  see the executed notebook {out_nb}") from None
             raise
