@@ -85,3 +85,17 @@ def test_savefig_copies_the_same_bytes_only_when_asked(tmp_path):
     plots.savefig(ax, tmp_path / "run" / "figures" / "08_y.png")  # copy_to "": no copy
     assert sorted(p.name for p in (tmp_path / "paper").iterdir()) == ["08_x.png"]
     plt.close(ax.figure)
+
+
+def test_savefig_keeps_labels_that_overflow_the_figure(tmp_path):
+    """A long tick label that sticks out of the figure (07's attack names did) is saved whole:
+    the image grows to hold it instead of cutting it off at the edge."""
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.barh(["a label far too long for this small figure to hold", "b"], [1, 2])
+    path = plots.savefig(fig, tmp_path / "long.png", dpi=100)
+    height, width = mpimg.imread(path).shape[:2]
+    assert width > 3 * 100  # wider than the 3-inch figure: the label's left part was kept
+    plt.close(fig)

@@ -59,7 +59,7 @@ def savefig(fig, path, *, dpi: int = 120, copy_to: str = "") -> str:
 
     fig = fig.figure if isinstance(fig, Axes) else fig
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt, bbox_inches="tight"))  # no label cut off
     if copy_to:  # the same bytes, not a second rendering
         write_atomic(Path(copy_to) / Path(path).name, lambda tmp: shutil.copyfile(path, tmp))
     return str(path)
