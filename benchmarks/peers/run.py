@@ -6,7 +6,7 @@
    their own venv, ``benchmarks/peers/.venv`` (never the project's ``.venv``);
    a failed install is reported for every tool and the rest goes on;
 2. scores the sample's answer bank (84 answers with C/P/I labels) with our
-   default answer-correctness judge (``fewshot-en``) and Answer Relevance in
+   default answer-correctness judge (``correctness.DEFAULT_VARIANT``, ``fewshot-en+ref``) and Answer Relevance in
    one digit, through the project's content cache (``data/cache``);
 3. starts llama.cpp's OpenAI-compatible server (``python -m
    llama_cpp.server`` from the project's venv) on 127.0.0.1 with the default
@@ -414,8 +414,10 @@ def figure(table: pd.DataFrame, path: Path) -> str:
            xlabel="quadratic kappa with the C/P/I labels (cut-offs cross-validated by question)")
     order = [lab.get_text() for lab in ax1.get_yticklabels()]
     share = t.set_index("method").loc[order, "no_score_share"]
-    ax2.barh(range(len(order)), share.to_numpy(), color="grey")
-    ax2.set_yticks(range(len(order)), [""] * len(order))
+    pos = ax1.get_yticks()  # each bar on its row of the forest plot
+    ax2.barh(pos, share.to_numpy(), height=0.6, color="grey")
+    ax2.set_yticks(pos, [""] * len(order))
+    ax2.set_ylim(ax1.get_ylim())
     ax2.set_xlim(0, 1)
     ax2.set_xlabel("share of answers without a score")
     return savefig(fig, path)
