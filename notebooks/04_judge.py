@@ -157,7 +157,7 @@ triad.groupby(["metric", "answer_source"])[["score", "expected_score"]].agg(["co
 # whose score could not be read: they are reported, never filled in.
 
 # %%
-fig = plots.judge_scores(judgments)
+fig = plots.judge_scores(judgments[~judgments["metric"].isin(analysis.BASELINES)])  # the judges' digits, not F1 or cosines
 plots.savefig(fig, runs.figure_path(run_dir, "04_judge_scores"))
 judgments.pivot_table(index="metric", values=["score", "expected_score"], aggfunc="mean").round(2)
 
