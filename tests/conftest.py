@@ -1,7 +1,10 @@
-"""Shared fixtures: paths to the project's data and the public data sets, and a stand-in LLM backend."""
+"""Shared fixtures: paths to the project's data and the public data sets, a real run of the sample, and a
+stand-in LLM backend."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,34 @@ def _shared(*parts: str) -> Path:
 def root() -> Path:
     """The repository root."""
     return ROOT
+
+
+@contextlib.contextmanager
+def _sample_run(tmp: Path, stages, *, edit=None, log=None):
+    """``configs/sample.yaml`` run for real into ``tmp`` (its own run and cache folders), from the repository
+    root, which stays the working folder until the block ends; yields ``(cfg, run_dir)``.
+
+    ``edit(cfg)`` changes the loaded config first (fewer questions, fewer resamples); ``log`` gets the
+    runner's step lines.
+    """
+    from helpers import runs
+    from helpers.config import load_config
+
+    old = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        cfg = load_config(ROOT / "configs/sample.yaml")
+        (edit or (lambda _: None))(cfg)
+        cfg.update(runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), stages=list(stages))
+        yield cfg, Path(runs.run_config(cfg, progress=False, log=log or (lambda *_: None)))
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def sample_run():
+    """The context manager above: ``with sample_run(tmp, stages) as (cfg, run_dir): ...``."""
+    return _sample_run
 
 
 @pytest.fixture(scope="session")

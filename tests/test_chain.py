@@ -6,14 +6,11 @@ that a re-run makes zero LLM calls.
 """
 
 import json
-import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from helpers import runs
-from helpers.config import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -21,21 +18,18 @@ STAGES = ["01_build_index", "02_retrieve", "03_generate", "04_judge", "05_analyz
 BASELINES = {"token_f1", "exact_match", "rouge_l", "answer_similarity"}
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory, root):
-    old = os.getcwd()
-    os.chdir(root)
-    tmp = tmp_path_factory.mktemp("chain")
-    cfg = load_config(root / "configs/sample.yaml")
+def _two_questions(cfg):
     # q04 is answered in one segment; q27 is one the lectures do not answer
     cfg["generator"]["questions"] = ["q04", "q27"]
     cfg["lab"]["questions"] = ["q04", "q27"]  # the judge lab on their 14 labelled answers (bank and contrast set)
     cfg["attacks"]["questions"] = ["q04"]  # every attack on q04's wrong answer
     cfg["analysis"]["bootstrap"] = 50
-    cfg.update(runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), stages=STAGES)
-    run_dir = runs.run_config(cfg, progress=False, log=lambda *_: None)
-    yield cfg, Path(run_dir)
-    os.chdir(old)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, sample_run):
+    with sample_run(tmp_path_factory.mktemp("chain"), STAGES, edit=_two_questions) as run:
+        yield run
 
 
 def test_every_stage_ran_and_wrote_what_the_manifest_lists(chain):

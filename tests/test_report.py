@@ -6,7 +6,6 @@ temporary folder (about 30 s on 2 idle cores). The browser is Debian's
 """
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -15,23 +14,16 @@ import nbformat
 import pandas as pd
 import pytest
 
-from helpers import report, runs
-from helpers.config import load_config
+from helpers import report
 from helpers.errors import InputError
 
 STAGES = ["01_build_index", "02_retrieve"]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, root):
-    old = os.getcwd()
-    os.chdir(root)
-    tmp = tmp_path_factory.mktemp("report")
-    cfg = load_config(root / "configs/sample.yaml")
-    cfg.update(runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), stages=STAGES)
-    run_dir = Path(runs.run_config(cfg, progress=False, log=lambda *_: None))
-    yield cfg, run_dir
-    os.chdir(old)
+def run(tmp_path_factory, sample_run):
+    with sample_run(tmp_path_factory.mktemp("report"), STAGES) as run:
+        yield run
 
 
 def _copy(run_dir, tmp_path) -> Path:

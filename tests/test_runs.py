@@ -3,30 +3,21 @@
 import copy
 import hashlib
 import json
-import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from helpers import runs
-from helpers.config import load_config
 from helpers.errors import InputError
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory, root):
-    old = os.getcwd()
-    os.chdir(root)
-    tmp = tmp_path_factory.mktemp("runs")
-    cfg = load_config(root / "configs/sample.yaml")
-    cfg.update(runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), stages=["01_build_index", "02_retrieve"])
+def sample(tmp_path_factory, sample_run):
     log = []
-    run_dir = runs.run_config(cfg, progress=False, log=log.append)
-    yield cfg, Path(run_dir), log
-    os.chdir(old)
+    with sample_run(tmp_path_factory.mktemp("runs"), ["01_build_index", "02_retrieve"], log=log.append) as (cfg, run_dir):
+        yield cfg, run_dir, log
 
 
 def test_manifest_lists_every_artefact(sample):
