@@ -84,6 +84,41 @@ def run(n_questions: int = 4) -> dict:
     }
 
 
+def flash_attention(n_questions: int = 4, rounds: int = 2) -> dict:
+    """llama.cpp's flash attention against the plain kernel: 04's one-digit judging, same answers, same process.
+
+    Two models on the same GGUF (weights mapped once), FA off and on, take
+    turns ``rounds`` times (off, on, off, on, ...) so a slower stretch of a
+    shared CPU hits both; the ratio is of the median round times. Then how
+    far the outputs move: the share of identical digits and the largest
+    change of an expected score, over every metric.
+    """
+    from helpers.llm import CachedLLM, LlamaCppLLM
+
+    answers, segs, _ = _items(n_questions)
+    llms = {fa: CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096, flash_attn=fa), cache=None) for fa in (False, True)}
+    for llm in llms.values():
+        _judge(llm, answers.head(1), segs.head(1), reasons=False)  # warm-up
+    times, out = {False: [], True: []}, {}
+    for _ in range(rounds):
+        for fa, llm in llms.items():
+            t, *tables = _judge(llm, answers, segs, reasons=False)
+            times[fa].append(t)
+            out[fa] = pd.concat(tables, ignore_index=True)
+    off, on = out[False], out[True]
+    both = np.isfinite(off["expected_score"]) & np.isfinite(on["expected_score"])
+    n = len(answers)
+    return {
+        "answers": n, "segments": len(segs), "judgments": len(off), "rounds": rounds,
+        "plain_s_per_answer": round(float(np.median(times[False])) / n, 2),
+        "flash_s_per_answer": round(float(np.median(times[True])) / n, 2),
+        "speedup": round(float(np.median(times[False]) / np.median(times[True])), 2),
+        "same_digit": round(float(np.mean(off["score"].to_numpy() == on["score"].to_numpy())), 3),
+        "max_expected_score_change": round(float(np.max(np.abs(off["expected_score"][both] - on["expected_score"][both]))), 4),
+        "cpu": next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"),
+    }
+
+
 if __name__ == "__main__":
     import json
 

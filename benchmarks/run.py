@@ -166,6 +166,13 @@ def bench_judging():
     return judging.run()
 
 
+def bench_flash_attention():
+    """llama.cpp's flash attention on and off: seconds per judged answer and how far the scores move (benchmarks/judging.py)."""
+    import judging  # benchmarks/ is on sys.path when this file runs
+
+    return judging.flash_attention()
+
+
 def bench_context():
     """Evidence recall and context tokens: equal-share truncation vs evidence selection, all 28 sample questions
     (benchmarks/evidence.py)."""
@@ -182,7 +189,7 @@ def bench_attacks():
     return attacks.run()
 
 
-BENCHMARKS = {"judging": bench_judging, "context": bench_context, "attacks": bench_attacks,
+BENCHMARKS = {"judging": bench_judging, "flash_attention": bench_flash_attention, "context": bench_context, "attacks": bench_attacks,
               "segmenting": bench_segmenting, "search": bench_search, "search_scale": bench_search_scale,
               "embedding_cache": bench_embedding_cache,
               "llm_prefix_and_cache": bench_llm_prefix_and_cache, "llama_builds": bench_llama_builds}

@@ -29,6 +29,7 @@ api_key_env: str = ""  # openai backend only: NAME of the environment variable h
 n_ctx: int = 4096  # llama_cpp context window in tokens
 metrics: list = ["answer_correctness", "answer_relevance", "context_relevance", "groundedness"]  # correctness + the RAG triad
 correctness_variant: str = "fewshot-en+ref"  # how answer_correctness asks (helpers.correctness.VARIANTS; 06_judge_lab compares them)
+correctness_cutoffs: list = []  # [c1, c2] turning its expected grade into I/P/C (06 prints them); []: the variant's own for the default model
 guard: bool = True  # defend every judge against the answer it grades (helpers.attacks; 07 measures what it stops)
 language: str = "en"  # judge prompt language: en (the study’s TruLens prompts) or pt
 repetitions: int = 1  # judge each item this many times (stability; use temperature > 0 for sampled variation)
@@ -59,7 +60,8 @@ judge_llm = llm.get_llm(
 )
 options = dict(language=language, repetitions=repetitions, temperature=temperature, seed=seed,
                max_tokens=max_tokens, max_retries=max_retries, label_map={int(k): v for k, v in label_map.items()},
-               guard=guard, correctness_variant=correctness_variant, context_relevance_top=context_relevance_top,
+               guard=guard, correctness_variant=correctness_variant, correctness_cutoffs=correctness_cutoffs,
+               context_relevance_top=context_relevance_top,
                groundedness_answer_bank=groundedness_answer_bank)
 reasons = {"answer_relevance": answer_relevance_reasons, "context_relevance": context_relevance_reasons,
            "groundedness": groundedness_reasons}  # False: one digit, read as an expected score
@@ -118,13 +120,17 @@ print("\n".join(example["raw"]))
 # questions than others whatever the answer, so the default (`+ref`) also
 # grades the reference itself and reports the difference, E[g | answer] -
 # E[g | reference], from -2 to 2: one call more per question, and cut-offs
-# fitted on it carry from question to question. Beside it, the cheap baselines that
+# fitted on it carry from question to question. Its label comes from such
+# cut-offs, fitted once on the sample's 196 labelled answers and shipped with
+# the variant: the small model's most probable digit alone is "1" for nearly
+# every answer. Beside it, the cheap baselines that
 # compare words or embeddings with the reference; notebook 06 compares them
 # all, and other ways of asking, on every labelled answer.
 
 # %%
 ac = judgments[judgments["metric"] == "answer_correctness"]
 print(ac.groupby("answer_source")["expected_score"].agg(["count", "mean"]).round(2))
+print(ac.groupby(["answer_source", "label"]).size().unstack(fill_value=0))  # the labels the shipped cut-offs give
 # the cheap baselines against the same reference: token F1, exact match, ROUGE-L, the E5 cosine
 base = judgments[judgments["metric"].isin(analysis.BASELINES)]
 base.pivot_table(index="answer_source", columns="metric", values="score").round(2)

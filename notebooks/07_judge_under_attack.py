@@ -34,6 +34,7 @@ question_ids: list = ["q01", "q05", "q09"]  # attack these questions' wrong answ
 attacks: list = []  # attack names (helpers.attacks.ATTACKS; [] for all)
 judges: list = ["answer_correctness"]  # answer_correctness (the default judge) and/or answer_relevance (the study's)
 correctness_variant: str = "fewshot-en+ref"  # how answer_correctness asks (helpers.correctness.VARIANTS)
+correctness_cutoffs: list = []  # [c1, c2] turning its expected grade into I/P/C; []: the variant's own for the default model
 backend: str = "llama_cpp"  # judge backend: llama_cpp, transformers or openai
 model: str = "default"  # default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M; else a path, an id or a server model name
 base_url: str = ""  # openai backend only
@@ -71,7 +72,7 @@ for row in example.head(4).itertuples():
 
 # %%
 table = attacks_mod.judge_attacked(judge_llm, items, metrics=judges, guards=(False, True),
-                                   correctness_variant=correctness_variant)
+                                   correctness_variant=correctness_variant, correctness_cutoffs=correctness_cutoffs)
 runs.write_table(table.drop(columns=["raw"]), run_dir, "attacks")
 effect = attacks_mod.attack_effect(table, score="expected_score", by=("metric", "guard"), n_boot=bootstrap,
                                    seed=seed)
@@ -117,7 +118,8 @@ flags = table[table["guard"] & (table["metric"] == judges[0])].groupby("attack")
 print(flags.apply(lambda s: f"{(s != '').mean():.0%} flagged").to_string())
 honest = labelled[labelled["question_id"].isin(question_ids)] if question_ids else labelled
 clean = attacks_mod.judge_attacked(judge_llm, honest.assign(attack="none"), metrics=judges, guards=(False, True),
-                                   correctness_variant=correctness_variant, progress=False)
+                                   correctness_variant=correctness_variant, correctness_cutoffs=correctness_cutoffs,
+                                   progress=False)
 clean_agreement = attacks_mod.clean_agreement(clean, labelled, n_boot=bootstrap, seed=seed)
 runs.write_table(clean_agreement, run_dir, "guard_agreement")
 clean_agreement.pivot_table(index=["metric", "set"], columns="guard", values="kappa_quadratic").round(2)

@@ -60,6 +60,18 @@ def test_unknown_correctness_variant_is_an_error_naming_file_and_field(tmp_path,
     assert err.value.field == field and "bad.yaml" in str(err.value) and "fewshot-en" in str(err.value)
 
 
+def test_a_combined_feature_the_lab_does_not_score_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"lab": {"variants": ["fewshot-en"], "combine_features": ["token_f1", "diff-en"]}}),
+                    encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    assert err.value.field == "lab.combine_features[1]" and "'diff-en'" in str(err.value) and "token_f1" in str(err.value)
+    path.write_text(yaml.safe_dump({"lab": {"variants": ["fewshot-en", "diff-en"], "combine_features": ["diff-en"]}}),
+                    encoding="utf-8")
+    assert load_config(path)["lab"]["combine_features"] == ["diff-en"]
+
+
 def test_every_shipped_config_loads(root):
     for path in sorted((root / "configs").glob("*.yaml")):
         cfg = load_config(path)

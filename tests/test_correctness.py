@@ -156,3 +156,91 @@ def test_direct_03_is_rescaled_to_0_2():
     assert expected == pytest.approx(2.0) and best == 3
     assert C._digits({"0": 0.0}, 3)[0] == 0.0
     assert C._digits({"The": -0.1}, 2) == (pytest.approx(float("nan"), nan_ok=True), None)
+
+
+def _default_fingerprint():
+    from helpers.llm import model_fingerprint
+
+    return model_fingerprint("llama_cpp")
+
+
+def test_shipped_cutoffs_label_the_default_models_grades_and_no_other_model(items):
+    llm = ScriptedLLM()
+    llm.fingerprint = _default_fingerprint()
+    cut = C.SHIPPED_CUTOFFS["fewshot-en+ref"]
+    rows = C.judge_correctness(llm, items, variant="fewshot-en+ref", progress=False)
+    argmax = C.judge_correctness(ScriptedLLM(), items, variant="fewshot-en+ref", progress=False)
+    # the right answer grades like the reference (difference 0), the wrong one far below
+    right, wrong = rows["expected_score"].iloc[0], rows["expected_score"].iloc[1]
+    assert wrong < cut[0] <= right
+    expected = ["I" if s < cut[0] else "C" if s >= cut[1] else "P" for s in (right, wrong)]
+    assert rows["label"].iloc[:2].tolist() == expected
+    assert rows["score"].iloc[:2].tolist() == [{"I": 0, "P": 1, "C": 2}[x] for x in expected]
+    assert "cut-offs" in rows["reason"].iloc[0] and "most probable digit" in rows["reason"].iloc[0]
+    # another model (or the lab, cutoffs=None) keeps the most probable digit
+    assert argmax["label"].iloc[:2].tolist() == ["C", "I"] and "cut-offs" not in argmax["reason"].iloc[0]
+    lab = C.judge_correctness(llm, items, variant="fewshot-en+ref", cutoffs=None, progress=False)
+    assert lab["label"].tolist() == argmax["label"].tolist()
+    # the row without a reference stays missing whatever the cut-offs
+    assert rows["label"].iloc[2] is None and rows["status"].iloc[2] == "no_reference"
+
+
+def test_cutoffs_given_by_the_user_apply_to_any_model(items):
+    rows = C.judge_correctness(ScriptedLLM(), items, variant="fewshot-en", cutoffs=[1.5, 1.9], progress=False)
+    e = rows["expected_score"].iloc[:2]
+    assert rows["label"].iloc[:2].tolist() == ["I" if s < 1.5 else "C" if s >= 1.9 else "P" for s in e]
+
+
+@pytest.mark.parametrize("bad", ["shipped", [0.5], [0.9, 0.1], [0.1, 0.2, 0.3]])
+def test_bad_cutoffs_are_an_error_naming_the_field(items, bad):
+    with pytest.raises(InputError) as err:
+        C.judge_correctness(ScriptedLLM(), items, variant="fewshot-en", cutoffs=bad, progress=False)
+    assert err.value.field == "cutoffs"
+
+
+def test_differing_stretches_finds_the_changed_fact_with_its_context():
+    ref = "Cada filtro tem 28 parâmetros; com 64 filtros são 1.792 parâmetros e a saída tem 64 canais."
+    near = "Cada filtro tem 28 parâmetros; com 64 filtros são 5.376 parâmetros e a saída tem 64 canais."
+    shared, pairs = C.differing_stretches(ref, near, context=1)
+    assert shared == pytest.approx(16 / 17)  # 17 words, one replaced
+    assert pairs == [("são 1.792 parâmetros", "são 5.376 parâmetros")]
+
+
+def test_differing_stretches_sees_a_left_out_or_added_stretch():
+    ref = "A camada densa tem 150 milhões de pesos e perde a estrutura espacial da imagem."
+    left_out = "A camada densa tem 150 milhões de pesos."
+    _, pairs = C.differing_stretches(ref, left_out, context=2)
+    assert pairs == [("de pesos e perde a estrutura espacial da imagem.", "de pesos.")]
+    _, pairs = C.differing_stretches(left_out, ref, context=2)  # the same stretch, added
+    assert pairs == [("de pesos.", "de pesos e perde a estrutura espacial da imagem.")]
+
+
+def test_differing_stretches_ignores_case_accents_punctuation_and_function_words():
+    ref = "A função ReLU zera os valores negativos."
+    assert C.differing_stretches(ref, "a funcao relu zera valores negativos")[1] == []
+    assert C.differing_stretches(ref, "A função ReLU zera os valores positivos.", context=0)[1] == [("negativos.", "positivos.")]
+
+
+def test_an_answer_in_its_own_words_is_compared_whole():
+    ref = "Porque o gradiente desaparece nas camadas fundas."
+    own = "Nas redes muito profundas o sinal de treino some antes de chegar ao início."
+    shared, pairs = C.differing_stretches(ref, own)
+    assert shared < 0.3 and pairs == [(ref, own)]
+
+
+def test_diff_variant_checks_each_stretch_once_and_averages_p_yes(items):
+    llm = ScriptedLLM()
+    rows = C.judge_correctness(llm, items[items["reference"] != ""], variant="diff-en", progress=False)
+    # "São 64 canais, um por filtro." differs from "64 canais, um por filtro." only by "São": one check
+    # "São 32 canais." against the reference: one stretch, "32" for "64" and the rest left out
+    assert len(llm.calls) == 2 and all("CHECK:" in u for _, u in llm.calls)
+    right, wrong = rows["expected_score"].tolist()
+    assert right == pytest.approx(1.8) and wrong == pytest.approx(0.2)  # 2 x p(yes), p = 0.9 / 0.1
+    assert rows["label"].tolist() == ["C", "I"] and "vs" in rows["reason"].iloc[0]
+
+
+def test_diff_variant_gives_the_top_grade_without_a_call_when_nothing_differs():
+    llm = ScriptedLLM()
+    items = C.correctness_items(ANSWERS.assign(answer=["64 canais, um por filtro", "", ""]).iloc[:1], QUESTIONS)
+    rows = C.judge_correctness(llm, items, variant="diff-en", progress=False)
+    assert llm.calls == [] and rows["expected_score"].iloc[0] == 2.0 and rows["label"].iloc[0] == "C"

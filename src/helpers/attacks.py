@@ -158,7 +158,7 @@ JUDGES = ("answer_correctness", "answer_relevance")
 
 
 def judge_attacked(llm, items: pd.DataFrame, *, metrics=JUDGES, guards=(False, True),
-                   correctness_variant: str = "fewshot-en+ref", progress: bool = True) -> pd.DataFrame:
+                   correctness_variant: str = "fewshot-en+ref", correctness_cutoffs=(), progress: bool = True) -> pd.DataFrame:
     """Grade attacked (and clean) answers with each judge, without and with the guard.
 
     Parameters
@@ -169,7 +169,9 @@ def judge_attacked(llm, items: pd.DataFrame, *, metrics=JUDGES, guards=(False, T
         :func:`attack_answers` output with ``question``, ``reference`` and
         ``answer`` (e.g. from :func:`helpers.lab.labelled_answers`).
     metrics : sequence of str
-        ``answer_correctness`` (variant ``correctness_variant``) and/or
+        ``answer_correctness`` (variant ``correctness_variant``, labelled by
+        ``correctness_cutoffs`` or, when empty, the variant's own:
+        :func:`helpers.correctness.variant_cutoffs`) and/or
         ``answer_relevance`` (one digit, the study's 0-3 scale, its label map).
     guards : sequence of bool
         Render the answer as plain text (False) and/or as guarded data (True,
@@ -192,7 +194,8 @@ def judge_attacked(llm, items: pd.DataFrame, *, metrics=JUDGES, guards=(False, T
     for guard in guards:
         for metric in metrics:
             if metric == "answer_correctness":
-                out = judge_correctness(llm, items, variant=correctness_variant, guard=guard, progress=progress)
+                out = judge_correctness(llm, items, variant=correctness_variant, guard=guard,
+                                        cutoffs=correctness_cutoffs or "default", progress=progress)
             else:
                 out = judge_items(llm, items, "answer_relevance_direct", guard=guard, progress=progress)
             frames.append(out[JUDGMENT_COLUMNS].assign(attack=items["attack"].to_numpy(), guard=bool(guard),

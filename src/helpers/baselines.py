@@ -51,7 +51,7 @@ def _fold_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
-def normalize_answer(text, *, fold_accents=True) -> str:
+def normalize_answer(text, *, fold_accents=True, drop_articles=True) -> str:
     """SQuAD v1.1 answer normalisation, extended for Portuguese.
 
     Steps, in order:
@@ -73,6 +73,8 @@ def normalize_answer(text, *, fold_accents=True) -> str:
     ----------
     text : str
     fold_accents : bool, default True
+    drop_articles : bool, default True
+        Step 4; False keeps them (to align two texts word by word).
 
     Returns
     -------
@@ -96,7 +98,7 @@ def normalize_answer(text, *, fold_accents=True) -> str:
     if fold_accents:
         text = _fold_accents(text)
     text = "".join(c for c in text if not _is_punctuation(c))
-    text = _ARTICLES_RE.sub(" ", text)
+    text = _ARTICLES_RE.sub(" ", text) if drop_articles else text
     return " ".join(text.split())
 
 

@@ -71,6 +71,7 @@ DEFAULTS: dict = {
         "groundedness_reasons": False,
         "groundedness_answer_bank": True,
         "correctness_variant": "fewshot-en+ref",
+        "correctness_cutoffs": [],
         "guard": True,
     },
     "lab": {
@@ -79,6 +80,7 @@ DEFAULTS: dict = {
         "variants": ["fewshot-en+ref"],
         "relevance": False,
         "combine_with": "fewshot-en+ref",
+        "combine_features": ["token_f1", "answer_similarity"],
     },
     "attacks": {
         "questions": ["q01", "q05", "q09"],
@@ -276,6 +278,13 @@ def _check_variants(cfg: dict, path) -> None:
     for field, name in named:
         if not isinstance(name, str) or name not in VARIANTS:
             raise InputError(f"unknown correctness variant {name!r} (known: {', '.join(VARIANTS)})", path=path, field=field)
+    from .analysis import BASELINES
+
+    scored = [*BASELINES, *cfg["lab"]["variants"]]
+    for i, name in enumerate(cfg["lab"]["combine_features"]):
+        if name not in scored:
+            raise InputError(f"{name!r} is not scored by the lab (baselines and lab.variants: {', '.join(scored)})",
+                             path=path, field=f"lab.combine_features[{i}]")
     from .attacks import ATTACKS, JUDGES
 
     for key, known in (("attacks", ATTACKS), ("judges", JUDGES)):

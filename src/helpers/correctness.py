@@ -20,7 +20,12 @@ that grade (prompts in ``helpers/prompts/correctness.yaml``):
                ``E = (1 - p_conflict) * (1 + p_covers)``;
 ``checklist``  the reference turned once per question into yes/no checks
                (RocketEval, Wei et al. 2025), every answer checked item by
-               item: ``E = 2 * mean_i p_yes(i)``.
+               item: ``E = 2 * mean_i p_yes(i)``;
+``diff``       the stretches where the answer's words depart from the
+               reference's (:func:`differing_stretches`), each checked with
+               one yes/no ("the same facts?") on the short stretches alone:
+               ``E = 2 * mean_i p_yes(i)``; an answer in its own words is
+               checked whole.
 
 Every variant returns the continuous ``expected_score`` (0..2), an integer
 ``score`` (the most probable grade, or the one the judge wrote) and its
@@ -44,8 +49,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .calibration import apply_cutoffs
 from .errors import InputError
-from .labels import GRADE_LABELS
+from .labels import GRADE_LABELS, LABEL_GRADES
 from .prompting import GUARD_VERSION, build_messages, prompt_version, retry_message
 from .scoring import expected_score, nearest_score, parse_judge_reply, score_token_logprobs
 
@@ -55,7 +61,10 @@ __all__ = [
     "DEFAULT_VARIANT",
     "Variant",
     "correctness_items",
+    "differing_stretches",
     "judge_correctness",
+    "SHIPPED_CUTOFFS",
+    "variant_cutoffs",
     "yes_probability",
     "parse_checklist",
 ]
@@ -121,11 +130,27 @@ VARIANTS: dict = {
     "checks-en": Variant("checks", ("correctness_conflict", "correctness_coverage"), "en"),
     "checks-pt": Variant("checks", ("correctness_conflict", "correctness_coverage"), "pt"),
     "checklist-en": Variant("checklist", ("checklist_make", "checklist_check"), "en"),
+    "diff-en": Variant("diff", ("correctness_same",), "en"),
     "reasons-en": Variant("reasons", ("correctness_reasons",), "en"),
     "reasons-pt": Variant("reasons", ("correctness_reasons",), "pt"),
 }
 
 DEFAULT_VARIANT = "fewshot-en+ref"
+
+#: Cut-offs ``(c1, c2)`` that turn a variant's ``expected_score`` into its
+#: label when the judge is the offline default model: I below ``c1``, P up to
+#: ``c2``, C from ``c2`` (:func:`helpers.calibration.apply_cutoffs`). Without
+#: them a small judge's most probable digit is its label, and the default
+#: model's is "1" for 110 of 112 answers: every answer P. Fitted by
+#: :func:`helpers.calibration.fit_cutoffs` on all 196 labelled answers of the
+#: sample (answer bank and contrast set together, the guarded judge of
+#: ``make run``); what they are worth on answers they were not fitted on is
+#: the judge lab's cross-validated agreement (06, leave one question out):
+#: quadratic kappa 0.48 on the bank, 0.28 on the contrast set. Read on the
+#: anchored score they say: C when the judge grades the answer at least as
+#: high as the reference itself, I when clearly lower. Another judge model
+#: keeps the argmax; give it its own with ``cutoffs=`` (06 prints them).
+SHIPPED_CUTOFFS: dict = {"fewshot-en+ref": (-0.034, 0.010)}
 
 _YES = ("yes", "sim", "y", "s")
 _NO = ("no", "não", "nao", "n")
@@ -283,6 +308,72 @@ def _checklist(meter, v, fields, checklists):
     return expected, nearest_score(expected), reason, "ok" if p else "no_score"
 
 
+#: Short words that never make a stretch worth checking on their own (after normalize_answer).
+_FUNCTION_WORDS = frozenset(
+    "a o os as um uma uns umas de da do das dos e em no na nos nas ao aos se que por para com ou mais como mas "
+    "the an of in on at to and or is are be it its for by with".split()
+)
+
+
+def differing_stretches(reference: str, answer: str, *, context: int = 4, min_shared: float = 0.3):
+    """Where an answer's words depart from the reference's: the pairs the ``diff`` variant checks.
+
+    Both texts are split at whitespace and each word normalised as SQuAD does
+    (:func:`helpers.baselines.normalize_answer`: lower case, accents folded,
+    punctuation dropped; articles kept); :class:`difflib.SequenceMatcher`
+    aligns the two word sequences. Every stretch of the reference that the
+    answer replaces or leaves out, and every stretch the answer adds, becomes
+    one pair ``(reference words, answer words)``, each side widened by
+    ``context`` words, when it holds a content word (not only short function
+    words). ``shared`` is the share of the reference's words the alignment
+    matches. When ``shared < min_shared`` the answer is in its own words and
+    is compared whole: one pair ``(reference, answer)``. An answer that only
+    differs in function words gives no pair.
+
+    Returns
+    -------
+    shared : float
+    pairs : list of (str, str)
+
+    Examples
+    --------
+    >>> differing_stretches("A saída tem 64 canais, um por filtro.", "A saída tem 32 canais, um por filtro.", context=2)
+    (0.875, [('saída tem 64 canais, um', 'saída tem 32 canais, um')])
+    >>> differing_stretches("Por causa do gradiente.", "Porque a função é convexa.")[1]
+    [('Por causa do gradiente.', 'Porque a função é convexa.')]
+    """
+    import difflib
+
+    from .baselines import normalize_answer
+
+    def split(text):
+        words = [w for w in str(text).split() if normalize_answer(w, drop_articles=False)]
+        return words, [normalize_answer(w, drop_articles=False) for w in words]
+
+    (rw, rn), (aw, an) = split(reference), split(answer)
+    ops = difflib.SequenceMatcher(None, rn, an, autojunk=False).get_opcodes()
+    shared = sum(i2 - i1 for tag, i1, i2, _, _ in ops if tag == "equal") / max(1, len(rn))
+    if shared < min_shared:
+        return shared, [(str(reference), str(answer))]
+    content = lambda words: any(w not in _FUNCTION_WORDS for w in words)  # noqa: E731
+    pairs = []
+    for tag, i1, i2, j1, j2 in ops:
+        if tag != "equal" and (content(rn[i1:i2]) or content(an[j1:j2])):
+            pairs.append((" ".join(rw[max(0, i1 - context):i2 + context]), " ".join(aw[max(0, j1 - context):j2 + context])))
+    return shared, pairs
+
+
+def _diff(meter, v, fields):
+    shared, pairs = differing_stretches(fields["reference"], fields["answer"])
+    checked = [(ref, ans, yes_probability(_one_token(meter, v.prompts[0], v.language,
+                                                     {"question": fields["question"], "reference": ref, "answer": ans},
+                                                     v.call_version, v.guard))) for ref, ans in pairs]
+    p = [x for _, _, x in checked if not math.isnan(x)]
+    expected = 2 * sum(p) / len(p) if p else (2.0 if not pairs else float("nan"))
+    reason = f"shared words {shared:.2f}; " + (" | ".join(f"{r!r} vs {a!r} {x:.2f}" for r, a, x in checked) or "no stretch differs")
+    return expected, nearest_score(expected) if not math.isnan(expected) else None, reason, "ok" if p or not pairs else "no_score"
+
+
 def _make_checklists(llm, items, v):
     """One checklist per (question, reference), with the seconds it took."""
     out, seconds = {}, {}
@@ -297,8 +388,37 @@ def _make_checklists(llm, items, v):
     return out, seconds
 
 
+def variant_cutoffs(variant: str, llm, cutoffs="default"):
+    """The cut-offs that label ``variant``'s grades from ``llm``, or None for the argmax grade.
+
+    ``cutoffs="default"``: :data:`SHIPPED_CUTOFFS` when ``llm`` is the offline
+    default model (its fingerprint says so), else None. A pair ``(c1, c2)``
+    is used as given; None or ``()`` asks for the argmax.
+
+    Examples
+    --------
+    >>> variant_cutoffs("fewshot-en", None) is None
+    True
+    >>> variant_cutoffs("fewshot-en", None, cutoffs=[-0.1, 0.2])
+    (-0.1, 0.2)
+    """
+    from .llm import model_fingerprint
+
+    if isinstance(cutoffs, str):
+        if cutoffs != "default":
+            raise InputError(f"cutoffs must be 'default', a pair [c1, c2] or empty, got {cutoffs!r}", field="cutoffs")
+        on_default = getattr(llm, "fingerprint", None) == model_fingerprint("llama_cpp")
+        return SHIPPED_CUTOFFS.get(variant) if on_default else None
+    if cutoffs is None or len(cutoffs) == 0:
+        return None
+    pair = tuple(float(c) for c in cutoffs)
+    if len(pair) != 2 or not pair[0] <= pair[1]:
+        raise InputError(f"cutoffs must be two numbers c1 <= c2, got {list(cutoffs)!r}", field="cutoffs")
+    return pair
+
+
 def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIANT, guard: bool = False,
-                      progress: bool = True) -> pd.DataFrame:
+                      cutoffs="default", progress: bool = True) -> pd.DataFrame:
     """Grade every answer against its reference with one correctness variant.
 
     Parameters
@@ -313,15 +433,22 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
     guard : bool
         Render the answer as guarded data, in delimiters it cannot close
         (:func:`helpers.prompting.build_messages`); the prompt version says so.
+    cutoffs : "default", pair or None
+        How a grade becomes a label (:func:`variant_cutoffs`): by default the
+        variant's :data:`SHIPPED_CUTOFFS` on ``expected_score`` when the judge
+        is the offline default model, else the most probable (or written)
+        grade. The judge lab passes None: it fits its own, leaving each
+        question out.
 
     Returns
     -------
     DataFrame
         :data:`helpers.judge.JUDGMENT_COLUMNS` with ``metric`` =
-        ``"answer_correctness"``, ``score`` the 0-2 grade, ``score_norm`` =
-        grade / 2, ``expected_score`` the continuous 0..2 grade (for an
-        anchored variant, ``+ref``, minus the reference's own: -2..2),
-        ``label`` C/P/I, plus ``variant``. A row without a reference is NaN with status
+        ``"answer_correctness"``, ``score`` the 0-2 grade of the label (the
+        argmax grade when there are no cut-offs), ``score_norm`` = grade / 2,
+        ``expected_score`` the continuous 0..2 grade (for an anchored variant,
+        ``+ref``, minus the reference's own: -2..2), ``label`` C/P/I, plus
+        ``variant``. A row without a reference is NaN with status
         ``no_reference``.
 
     Examples
@@ -333,6 +460,7 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
     from .judge import JUDGMENT_COLUMNS
 
     v = dataclasses.replace(get_variant(variant), guard=bool(guard))
+    cut = variant_cutoffs(variant, llm, cutoffs)
     has_ref = items["reference"].astype(str).str.strip() != ""
     checklists, make_s = (_make_checklists(llm, items[has_ref], v) if v.mode == "checklist" else ({}, {}))
     per_question = items[has_ref].groupby(["question", "reference"]).size()
@@ -344,6 +472,8 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
             return _checks(meter, v, fields)
         if v.mode == "reasons":
             return _reasons(meter, v, fields)
+        if v.mode == "diff":
+            return _diff(meter, v, fields)
         return _checklist(meter, v, fields, checklists)
 
     anchors = {}  # (question, reference) -> (the reference's own expected grade, its seconds)
@@ -366,6 +496,9 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
                 meter.latency += ref_s / max(1, per_question.get(key, 1))
                 reason = f"E[grade] {expected:.3f}, the reference's own {ref_expected:.3f}" + (f"; {reason}" if reason else "")
                 expected = expected - ref_expected
+            if cut is not None and not math.isnan(expected):
+                argmax, grade = grade, LABEL_GRADES[apply_cutoffs([expected], cut)[0]]
+                reason = f"{reason}; cut-offs {cut[0]:g}, {cut[1]:g} -> {GRADE_LABELS[grade]} (most probable digit {argmax})"
         rows.append({
             "question_id": item["question_id"], "answer_source": item.get("answer_source", ""),
             "metric": "answer_correctness", "repetition": 0, "segment_id": "", "rank": 0,

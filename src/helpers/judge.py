@@ -307,7 +307,8 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
 
 
 def judge_metrics(llm, metrics, *, answers, questions, retrievals=None, segments=None, answer_bank=None,
-                  path: str = "questions", reasons=None, correctness_variant: str = "", context_relevance_top: int = 3,
+                  path: str = "questions", reasons=None, correctness_variant: str = "", correctness_cutoffs=(),
+                  context_relevance_top: int = 3,
                   groundedness_answer_bank: bool = True, baselines: bool = True, embedder=None, guard: bool = False,
                   progress: bool = True, **options) -> pd.DataFrame:
     """Every judge metric in ``metrics`` on a run's tables: one table of judgments.
@@ -336,6 +337,10 @@ def judge_metrics(llm, metrics, *, answers, questions, retrievals=None, segments
         digit, read as an expected score (the ``_direct`` prompt).
     correctness_variant : str
         The :data:`helpers.correctness.VARIANTS` key ("": its default).
+    correctness_cutoffs : pair, optional
+        ``(c1, c2)`` that label its expected grade; empty: the variant's own
+        for the default model, else the most probable grade
+        (:func:`helpers.correctness.variant_cutoffs`).
     groundedness_answer_bank : bool
         Also judge the bank's answers against the context the generator saw.
     baselines, embedder
@@ -381,7 +386,7 @@ def judge_metrics(llm, metrics, *, answers, questions, retrievals=None, segments
         ac_items = items_for("answer_correctness", answer_bank=answer_bank, **run)
     if "answer_correctness" in metrics:
         graded = judge_correctness(llm, ac_items, variant=correctness_variant or DEFAULT_VARIANT, guard=guard,
-                                   progress=progress)
+                                   cutoffs=correctness_cutoffs or "default", progress=progress)
         tables.append(graded[JUDGMENT_COLUMNS])
     if baselines:
         tables.append(baseline_judgments(ac_items, embedder=embedder))

@@ -124,7 +124,7 @@ def score_table(items: pd.DataFrame, *, llm=None, variants=(), relevance: bool =
                                             items.loc[scored, "reference"].astype(str).tolist(), embedder=embedder)
         parts.append(_long(items, sim, "answer_similarity", "baseline", (time.perf_counter() - t0) / max(1, len(items))))
     for name in variants:
-        rows = judge_correctness(llm, items, variant=name, guard=guard, progress=progress)
+        rows = judge_correctness(llm, items, variant=name, guard=guard, cutoffs=None, progress=progress)  # grade: the argmax
         parts.append(_long(items, rows["expected_score"], name, "llm", rows["latency_s"].to_numpy(),
                            grade=rows["score"], status=rows["status"], hit=rows["cache_hit"]))
     if relevance:  # the study's judge with its reasons, and in one digit: what do the reasons add?

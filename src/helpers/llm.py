@@ -284,7 +284,7 @@ def get_llm(section: dict, *, cache_dir=None, model_dir=None, lazy: bool = True)
     ----------
     section : dict
         Keys ``backend`` (``llama_cpp`` | ``transformers`` | ``openai``),
-        ``model``, and backend options (``n_ctx``, ``n_batch``, ``n_threads``,
+        ``model``, and backend options (``n_ctx``, ``n_batch``, ``n_threads``, ``flash_attn``,
         ``base_url``, ``api_key_env``, ``concurrency``, ``max_retries``,
         ``timeout_s``).
     cache_dir : path, optional
@@ -302,6 +302,7 @@ def get_llm(section: dict, *, cache_dir=None, model_dir=None, lazy: bool = True)
             n_ctx=int(section.get("n_ctx", 4096)),
             n_batch=int(section.get("n_batch", 512)),
             n_threads=int(section.get("n_threads", 0)) or None,
+            flash_attn=bool(section.get("flash_attn", False)),
             model_dir=model_dir,
         )
 

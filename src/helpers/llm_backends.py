@@ -138,6 +138,9 @@ class LlamaCppLLM(LLM):
     n_threads : int, optional
         Default: the number of physical cores (llama.cpp's own default of 1
         thread is about half as fast on two cores).
+    flash_attn : bool
+        llama.cpp's fused attention kernel (``benchmarks/judging.py``,
+        ``flash_attention``, measures its speed and how far the scores move).
     model_dir : path, optional
         Where the default GGUF is assembled.
 
@@ -161,6 +164,7 @@ class LlamaCppLLM(LLM):
         n_ctx: int = 4096,
         n_batch: int = 512,
         n_threads: int | None = None,
+        flash_attn: bool = False,
         model_dir=None,
         verbose: bool = False,
     ):
@@ -175,8 +179,10 @@ class LlamaCppLLM(LLM):
         self._llama_cpp = llama_cpp
         t0 = time.perf_counter()
         self.llm = llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_threads=self.n_threads, seed=0, verbose=verbose, logits_all=False
+            model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_threads=self.n_threads, seed=0, verbose=verbose, logits_all=False,
+            flash_attn=bool(flash_attn),
         )
+        self.flash_attn = bool(flash_attn)
         self.load_s = time.perf_counter() - t0
         self.n_ctx = n_ctx
         self.fingerprint = model_fingerprint(self.backend, str(path) if self.model != "default" else "default")
@@ -200,6 +206,7 @@ class LlamaCppLLM(LLM):
             "sha256": self.sha256,
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
+            "flash_attn": self.flash_attn,
             "llama_cpp_python": self._llama_cpp.__version__,
             "llama_build": llama_build_info(),
         }

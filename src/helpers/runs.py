@@ -127,7 +127,7 @@ STAGES: dict[str, Stage] = {
             **{k: f"judge.{k}" for k in ("metrics", "language", "repetitions", "temperature", "seed", "max_tokens",
                                          "max_retries", "context_relevance_top", "context_relevance_reasons",
                                          "answer_relevance_reasons", "groundedness_reasons", "groundedness_answer_bank",
-                                         "correctness_variant", "guard")},
+                                         "correctness_variant", "correctness_cutoffs", "guard")},
         }),
         Stage("05_analyze", ("evaluation.parquet", "agreement.parquet", "figures/05_*.png"), {
             "answer_bank": "answer_bank", "annotations": "annotations", **_LABELS, **_BOOTSTRAP,
@@ -136,14 +136,15 @@ STAGES: dict[str, Stage] = {
                                "figures/06_*.png"), {
             **_llm_params("judge"), "answer_sets": lambda cfg: {"bank": cfg["answer_bank"], "contrast": cfg["lab"]["contrast_set"]},
             "question_ids": _ids("lab.questions"), "variants": "lab.variants", "relevance": "lab.relevance",
-            "combine_with": "lab.combine_with", "embedding_backend": "embedding.backend", "embedding_model": "embedding.model",
+            "combine_with": "lab.combine_with", "combine_features": "lab.combine_features",
+            "embedding_backend": "embedding.backend", "embedding_model": "embedding.model",
             "guard": "judge.guard", **_BOOTSTRAP,
         }),
         Stage("07_judge_under_attack", ("attacks.parquet", "attack_effect.parquet", "guard_agreement.parquet",
                                         "figures/07_*.png"), {
             **_llm_params("judge"), "answer_bank": "answer_bank", "contrast_set": "lab.contrast_set",
             "question_ids": _ids("attacks.questions"), "attacks": "attacks.attacks", "judges": "attacks.judges",
-            "correctness_variant": "judge.correctness_variant", **_BOOTSTRAP,
+            "correctness_variant": "judge.correctness_variant", "correctness_cutoffs": "judge.correctness_cutoffs", **_BOOTSTRAP,
         }),
         Stage("08_study_records", ("evaluation.parquet", "agreement.parquet", "figures/08_*.png"), {
             "records": "records", **_LABELS, **_BOOTSTRAP, "paper_figures_dir": "analysis.paper_figures_dir",
