@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers run CONFIG``, ``segment FILE...``, ``report RUN_DIR`` and ``lab``."""
+"""Command line: ``python -m helpers run CONFIG``, ``grade QUESTIONS ANSWERS``, ``segment FILE...``, ``report RUN_DIR`` and ``lab``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,45 @@ def lab_command(extra=()) -> list[str]:
     return cmd + [a for a in extra if a != "--"]
 
 
+def grade_command(args) -> None:
+    """``python -m helpers grade``: :func:`helpers.correctness.grade_answers` on two CSV files, written to ``--out``.
+
+    With human labels, prints the judge's agreement with them (quadratic and
+    unweighted kappa, Gwet's AC1, intervals from resampling questions) and
+    Spearman's rho of its grade and of token F1 with the label.
+    """
+    from .agreement import agreement_summary
+    from .correctness import grade_answers
+    from .files import write_atomic
+    from .labels import RANK
+    from .llm import get_llm
+    from .retrieval import read_answer_bank, read_questions
+
+    questions = read_questions(args.questions)
+    answers = read_answer_bank(args.answers, questions=questions, labelled=False)
+    try:
+        cutoffs = [float(c) for c in args.cutoffs.split(",")] if args.cutoffs else "default"
+    except ValueError:
+        raise InputError(f"--cutoffs must be two numbers c1,c2, got {args.cutoffs!r}", field="cutoffs") from None
+    llm = get_llm({"backend": "llama_cpp", "model": args.model}, cache_dir=args.cache)
+    table = grade_answers(llm, questions, answers, variant=args.variant, guard=not args.no_guard, cutoffs=cutoffs,
+                          path=args.questions, progress=not args.quiet)
+    out = str(args.out)
+    write_atomic(out, (lambda tmp: table.to_csv(tmp, index=False)) if out.endswith(".csv") else
+                 (lambda tmp: table.to_parquet(tmp, index=False)))
+    print(f"{len(table)} answers graded -> {out}; judge labels: {table['judge_label'].value_counts().to_dict()}")
+    known = table[(table["label"] != "") & table["judge_label"].notna()]
+    if len(known):
+        summ = agreement_summary(known["label"], known["judge_label"], groups=known["question_id"])
+        summ = summ[summ["statistic"].isin(["cohen_kappa_quadratic", "cohen_kappa", "gwet_ac1"])]
+        print(f"agreement with the {len(known)} human labels (95% intervals from resampling questions):")
+        for row in summ.itertuples():
+            print(f"  {row.statistic:<24} {row.value:6.2f}  [{row.ci_low:.2f}, {row.ci_high:.2f}]")
+        rank = known["label"].map(RANK)
+        for col in ("expected_score", "token_f1"):
+            print(f"  Spearman's rho, {col:<15} {known[col].corr(rank, method='spearman'):6.2f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +80,19 @@ def main(argv=None) -> int:
     p_run.add_argument("--stages", help="comma-separated stages to run (default: the config's)")
     p_run.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
     p_run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p_grade = sub.add_parser("grade", help="grade answers against reference answers (correctness judge and word baselines); "
+                             "with human labels, print the agreement")
+    p_grade.add_argument("questions", help="CSV: question_id, question, reference_answer")
+    p_grade.add_argument("answers", help="CSV: question_id, answer; answer_source and label (C/P/I) optional")
+    p_grade.add_argument("--out", required=True, help="output table, .csv or .parquet (one row per answer)")
+    p_grade.add_argument("--variant", default="fewshot-en+ref", help="correctness variant (default: fewshot-en+ref)")
+    p_grade.add_argument("--model", default="default", help="GGUF file for llama.cpp (default: the offline default model)")
+    p_grade.add_argument("--cache", default="data/cache", help="LLM cache folder (a re-run resumes from it)")
+    p_grade.add_argument("--cutoffs", help="c1,c2: expected grade below c1 is I, from c2 is C (default: the variant's "
+                         "own for the default model)")
+    p_grade.add_argument("--no-guard", action="store_true", help="show the judge the answers unguarded")
+    p_grade.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p_seg = sub.add_parser("segment", help="cut transcripts into overlapping timed windows")
     p_seg.add_argument("files", nargs="+", help="transcript files (VTT, SRT, JSON, JSONL, CSV, TextGrid, study records)")
@@ -77,6 +129,8 @@ def main(argv=None) -> int:
         elif args.command == "lab":
             cmd = lab_command(extra)
             os.execv(cmd[0], cmd)  # the server takes this process's place (Ctrl-C stops it)
+        elif args.command == "grade":
+            grade_command(args)
         elif args.command == "segment":
             from .segments import segment_files
 

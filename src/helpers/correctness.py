@@ -62,6 +62,8 @@ __all__ = [
     "Variant",
     "correctness_items",
     "differing_stretches",
+    "grade_answers",
+    "GRADE_COLUMNS",
     "judge_correctness",
     "SHIPPED_CUTOFFS",
     "variant_cutoffs",
@@ -513,3 +515,54 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
             "latency_s": meter.latency, "cache_hit": meter.hit and bool(meter.raw), "variant": variant,
         })
     return pd.DataFrame(rows, columns=[*JUDGMENT_COLUMNS, "variant"])
+
+
+#: Columns of :func:`grade_answers`: one row per answer.
+GRADE_COLUMNS = ["question_id", "answer_source", "answer", "label", "judge_label", "expected_score", "grade", "status",
+                 "token_f1", "exact_match", "rouge_l", "reason"]
+
+
+def grade_answers(llm, questions: pd.DataFrame, answers: pd.DataFrame, *, variant: str = DEFAULT_VARIANT,
+                  guard: bool = True, cutoffs="default", path: str = "questions", progress: bool = True) -> pd.DataFrame:
+    """Grade answers that no run produced against their references: the judge and the word baselines.
+
+    For a set of question-answer pairs from elsewhere (rated by people or
+    not): :func:`judge_correctness` with ``variant`` (guarded by default, as
+    ``make run`` judges; labelled by :func:`variant_cutoffs`) beside token F1,
+    exact match and ROUGE-L against the reference
+    (:func:`helpers.baselines.baseline_scores`). Every call goes through
+    ``llm``'s cache, so an interrupted grading resumes where it stopped.
+    ``python -m helpers grade`` runs it on two CSV files.
+
+    Parameters
+    ----------
+    llm : helpers.llm.CachedLLM
+    questions : DataFrame
+        ``question_id, question, reference_answer``
+        (:func:`helpers.retrieval.read_questions`).
+    answers : DataFrame
+        ``question_id, answer_source, answer`` and ``label`` (the human label,
+        may be empty) (:func:`helpers.retrieval.read_answer_bank` with
+        ``labelled=False``).
+
+    Returns
+    -------
+    DataFrame
+        :data:`GRADE_COLUMNS`, sorted by question: ``label`` the human label
+        ("" when none), ``judge_label`` the judge's, ``expected_score`` its
+        continuous grade, ``grade`` 0-2. A question without a reference gives
+        NaN with status ``no_reference``.
+    """
+    from .baselines import baseline_scores
+
+    items = correctness_items(answers, questions, path=path)
+    judged = judge_correctness(llm, items, variant=variant, guard=guard, cutoffs=cutoffs, progress=progress)
+    base = baseline_scores(items.assign(reference=items["reference"].replace("", None)), reference_col="reference")
+    out = items[["question_id", "answer_source", "answer"]].assign(
+        label=items["label"].fillna("") if "label" in items.columns else "",
+        judge_label=judged["label"].to_numpy(), expected_score=judged["expected_score"].to_numpy(),
+        grade=judged["score"].to_numpy(), status=judged["status"].to_numpy(), reason=judged["reason"].to_numpy(),
+        **{c: base[c].to_numpy() for c in ("token_f1", "exact_match", "rouge_l")},
+    )
+    return out[GRADE_COLUMNS]
+

@@ -127,7 +127,7 @@ def read_questions(path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=LABELS) -> pd.DataFrame:
+def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=LABELS, labelled: bool = True) -> pd.DataFrame:
     """Read an answer bank: answers written and labelled by people, for judging the judge.
 
     Parameters
@@ -138,6 +138,10 @@ def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=LABE
         When given, every ``question_id`` must be one of its questions.
     labels : tuple of str
         The allowed labels.
+    labelled : bool
+        False reads answers to grade that may have no label: ``label`` may be
+        missing or empty (a label given must still be one of ``labels``), and
+        ``answer_source`` may be missing (it becomes ``line<N>``).
 
     Returns
     -------
@@ -157,6 +161,9 @@ def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=LABE
     {'C': 28, 'P': 28, 'I': 28}
     """
     df, lines = _read_csv(path, "answer bank not found")
+    if not labelled:
+        df["label"] = df["label"] if "label" in df.columns else ""
+        df["answer_source"] = df["answer_source"] if "answer_source" in df.columns else [f"line{n}" for n in lines]
     for col in ("question_id", "answer_source", "answer", "label"):
         if col not in df.columns:
             raise InputError(f"missing column (found: {', '.join(df.columns)})", path=path, field=col)
@@ -166,7 +173,7 @@ def read_answer_bank(path, *, questions: pd.DataFrame | None = None, labels=LABE
         for col in ("question_id", "answer_source", "answer"):
             if not row[col].strip():
                 raise InputError(f"empty {col}", path=path, line=line, field=col)
-        if row["label"].strip() not in labels:
+        if row["label"].strip() not in labels and (labelled or row["label"].strip()):
             raise InputError(f"label {row['label']!r} is not one of {', '.join(labels)}", path=path, line=line, field="label")
         if known is not None and row["question_id"].strip() not in known:
             raise InputError(f"question_id {row['question_id']!r} is not in the question file", path=path, line=line, field="question_id")
