@@ -50,6 +50,10 @@ def _items(n_questions: int):
     return answers.reset_index(drop=True), pd.DataFrame(cr), len(gen)
 
 
+def _cpu() -> str:
+    return next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+
+
 def _judge(llm, answers, segs, *, reasons: bool):
     from helpers import correctness, judge
 
@@ -80,7 +84,7 @@ def run(n_questions: int = 4) -> dict:
         "speedup": round(t_old / t_new, 2),
         "answer_relevance_same_score": round(same(ar_old, ar_new), 2),
         "groundedness_same_score": round(same(gr_old, gr_new), 2),
-        "cpu": next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"),
+        "cpu": _cpu(),
     }
 
 
@@ -115,7 +119,7 @@ def flash_attention(n_questions: int = 4, rounds: int = 2) -> dict:
         "speedup": round(float(np.median(times[False]) / np.median(times[True])), 2),
         "same_digit": round(float(np.mean(off["score"].to_numpy() == on["score"].to_numpy())), 3),
         "max_expected_score_change": round(float(np.max(np.abs(off["expected_score"][both] - on["expected_score"][both]))), 4),
-        "cpu": next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"),
+        "cpu": _cpu(),
     }
 
 

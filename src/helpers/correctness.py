@@ -416,10 +416,8 @@ def variant_cutoffs(variant: str, llm, cutoffs="default"):
         return SHIPPED_CUTOFFS.get(variant) if on_default else None
     if cutoffs is None or len(cutoffs) == 0:
         return None
-    pair = tuple(float(c) for c in cutoffs)
-    if len(pair) != 2 or not pair[0] <= pair[1]:
-        raise InputError(f"cutoffs must be two numbers c1 <= c2, got {list(cutoffs)!r}", field="cutoffs")
-    return pair
+    apply_cutoffs([], cutoffs)  # its check: two non-decreasing numbers, else InputError(field="cutoffs")
+    return tuple(float(c) for c in cutoffs)
 
 
 def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIANT, guard: bool = False,
@@ -557,7 +555,7 @@ def grade_answers(llm, questions: pd.DataFrame, answers: pd.DataFrame, *, varian
 
     items = correctness_items(answers, questions, path=path)
     judged = judge_correctness(llm, items, variant=variant, guard=guard, cutoffs=cutoffs, progress=progress)
-    base = baseline_scores(items.assign(reference=items["reference"].replace("", None)), reference_col="reference")
+    base = baseline_scores(items, reference_col="reference")  # NaN where the reference is empty
     out = items[["question_id", "answer_source", "answer"]].assign(
         label=items["label"].fillna("") if "label" in items.columns else "",
         judge_label=judged["label"].to_numpy(), expected_score=judged["expected_score"].to_numpy(),
