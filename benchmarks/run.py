@@ -181,6 +181,22 @@ def bench_context():
     return evidence.run()
 
 
+def bench_prompt_lookup():
+    """The generator's answers with and without llama-cpp-python's prompt-lookup decoding: seconds, identical answers
+    (benchmarks/prompt_lookup.py)."""
+    import prompt_lookup  # benchmarks/ is on sys.path when this file runs
+
+    return prompt_lookup.run()
+
+
+def bench_answerability():
+    """Abstention on FaQuAD questions with and without their answer in the context: the first check's P(yes) and the
+    draft's groundedness (benchmarks/answerability.py; about 30 minutes cold, seconds cached)."""
+    import answerability  # benchmarks/ is on sys.path when this file runs
+
+    return answerability.run()
+
+
 def bench_attacks():
     """Every attack on every wrong bank answer, both judges plain and guarded, then the clean agreement
     (benchmarks/attacks.py; about 40 minutes cold, seconds cached)."""
@@ -190,6 +206,7 @@ def bench_attacks():
 
 
 BENCHMARKS = {"judging": bench_judging, "flash_attention": bench_flash_attention, "context": bench_context, "attacks": bench_attacks,
+              "answerability": bench_answerability, "prompt_lookup": bench_prompt_lookup,
               "segmenting": bench_segmenting, "search": bench_search, "search_scale": bench_search_scale,
               "embedding_cache": bench_embedding_cache,
               "llm_prefix_and_cache": bench_llm_prefix_and_cache, "llama_builds": bench_llama_builds}

@@ -33,6 +33,9 @@ max_tokens: int = 100  # longest answer, in tokens
 language: str = "pt"  # prompt language: pt (the study’s) or en
 temperature: float = 0.0  # 0: greedy decoding, reproducible
 seed: int = 0  # sampling seed when temperature > 0
+min_groundedness: float = 1.6  # withhold a draft the groundedness digit (0-3) scores lower; 0: keep every draft
+judge_language: str = "en"  # the groundedness prompt's language, as 04 asks it (04 then reads the score from the cache)
+guard: bool = True  # the answer as data in that prompt, as 04 asks it
 
 # %%
 import pandas as pd
@@ -59,15 +62,19 @@ print(f"{len(qs)} questions; generator {generator.fingerprint}")
 # has a budget of `context_budget_tokens`. Rather than cutting every segment
 # to an equal share, which cuts the evidence away as often as not, the
 # context is made of *evidence*: the subtitle cues of the top segments most
-# similar to the question (E5 cosine by default), each with its neighbours,
-# in transcript order and with their timestamps.
+# similar to the question (shared content words, rarer words counting more),
+# each with its neighbours, in transcript order and with their timestamps.
 #
-# The generator then makes two decisions, one call each, as suits a small
-# model: do the excerpts state the answer (one token, yes or no; its
+# The generator then makes up to three decisions, one call each, as suits a
+# small model: do the excerpts state the answer (one token, yes or no; its
 # probability is `p_answerable`)? If "no" is likelier, the answer is the
-# fallback sentence and nothing is generated; else it writes the answer.
+# fallback sentence and nothing is generated; else it writes a *draft*.
 # Offered the fallback inside the answer prompt, the same model refused 17
-# of the 26 answerable questions. Here is the prompt for the first question:
+# of the 26 answerable questions. Last, the judge's one-digit groundedness
+# prompt asks how well the excerpts support the draft (0-3, expected score
+# in `draft_groundedness`); a draft below `min_groundedness` is withheld and
+# the fallback given instead, so a made-up answer is not passed on as one.
+# Here is the answer prompt for the first question:
 
 # %%
 first = qs.iloc[0]
@@ -81,6 +88,7 @@ for m in judge.build_messages("answer", language, prompts="generate", question=f
 answers = generation.generate_answers(
     generator, qs, rets, language=language, n_segments=context_segments, budget_tokens=context_budget_tokens,
     selection=context_selection, embed=embed, max_tokens=max_tokens, temperature=temperature, seed=seed,
+    min_groundedness=min_groundedness, judge_language=judge_language, guard=guard,
 )
 answers = generation.with_diagnostics(answers, qs, segs)  # evidence recall, abstained
 runs.write_table(answers, run_dir, "answers")
@@ -115,3 +123,15 @@ plots.savefig(fig, runs.figure_path(run_dir, "03_answers"))
 ax = plots.evidence_and_abstentions(answers)
 plots.savefig(ax.figure, runs.figure_path(run_dir, "03_evidence"))
 answers.groupby("answerable")[["evidence_recall", "abstained"]].agg(["mean", "sum", "size"]).round(2)
+
+# %% [markdown]
+# ## Which drafts were withheld?
+#
+# A draft the excerpts do not support is most often one the model made up
+# from what it knows: asked about something the lectures never cover, a
+# small model rarely says "no" to the first check, but its draft then finds
+# no support. These are the drafts the third decision withheld, with their
+# groundedness (0-3): compare them with the lectures before trusting either.
+
+# %%
+answers.loc[answers["finish_reason"] == "unsupported", ["question_id", "answerable", "draft_groundedness", "draft"]]

@@ -29,6 +29,8 @@ def test_sample_config_loads(root):
     ("retrieval: {top_k: many}\n", "retrieval.top_k"),
     ("segments: {window_s: 60, overlap_s: 60}\n", "segments.overlap_s"),
     ("generator: {api_key: sk-123}\n", "generator.api_key"),
+    ("generator: {min_groundedness: 4}\n", "generator.min_groundedness"),
+    ("generator: {min_groundedness: -0.5}\n", "generator.min_groundedness"),
 ])
 def test_errors_name_the_field(tmp_path, text, field):
     with pytest.raises(InputError) as err:

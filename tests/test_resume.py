@@ -62,13 +62,14 @@ def test_sigkill_mid_generation_then_resume(tmp_path, root):
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its notebook kernel, mid-stage
     proc.wait()
     done_before = _entries(llm_cache)
-    assert 1 <= done_before < 8  # two calls a question: the check, then the answer unless it abstains
+    assert 1 <= done_before < 12  # up to three calls a question: the check, then the draft and its groundedness
     assert load_manifest(tmp_path / "runs" / "resume")["stages"]["03_generate"]["status"] == "running"
 
     run_config(cfg, progress=False, log=lambda *_: None)
     answers = pd.read_parquet(tmp_path / "runs" / "resume" / "answers.parquet")
     assert sorted(answers["question_id"]) == ["q01", "q04", "q12", "q27"]  # every question once
-    calls = [1 if a else 2 for a in answers["abstained"]]  # in question order, as they were made
+    # in question order, as they were made: one when the check abstains, else the draft and its groundedness too
+    calls = [1 if finish == "abstained" else 3 for finish in answers["finish_reason"]]
     whole = sum(1 for i in range(len(calls)) if sum(calls[: i + 1]) <= done_before)
     assert int(answers["cache_hit"].sum()) == whole  # questions whose calls all finished before the kill were kept
     assert _entries(llm_cache) == sum(calls)  # no call was made twice

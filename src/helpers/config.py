@@ -51,6 +51,7 @@ DEFAULTS: dict = {
         "language": "pt",
         "temperature": 0.0,
         "seed": 0,
+        "min_groundedness": 1.6,
     },
     "judge": {
         "backend": "llama_cpp",
@@ -248,6 +249,9 @@ def load_config(path) -> dict:
     if selection not in ("truncate", "e5", "lexical", "hybrid"):
         raise InputError(f"unknown context selection {selection!r} (known: truncate, e5, lexical, hybrid)", path=path,
                          field="generator.context_selection")
+    if not 0 <= cfg["generator"]["min_groundedness"] <= 3:
+        raise InputError(f"expected a groundedness from 0 (check nothing) to 3, got {cfg['generator']['min_groundedness']!r}",
+                         path=path, field="generator.min_groundedness")
     cfg["config_path"] = str(path)
     return cfg
 

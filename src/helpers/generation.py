@@ -16,7 +16,7 @@ import pandas as pd
 from .context import SCORERS, clock, content_stems, render_context, segment_pieces, select_evidence
 from .errors import InputError
 
-__all__ = ["build_context", "trim_to_query", "generate_answers", "is_abstention", "with_diagnostics",
+__all__ = ["build_context", "trim_to_query", "generate_answers", "groundedness_verdict", "is_abstention", "with_diagnostics",
            "ABSTENTION", "FALLBACK", "ANSWER_COLUMNS"]
 
 # The answer when the excerpts do not state it (both prompt languages, see prompts/generate.yaml),
@@ -36,8 +36,8 @@ def is_abstention(answer: str) -> bool:
     return ABSTENTION in " ".join(str(answer).lower().split())
 
 ANSWER_COLUMNS = [
-    "question_id", "answer", "p_answerable", "prompt_version", "segment_ids", "context", "context_tokens", "prompt_tokens",
-    "completion_tokens", "latency_s", "finish_reason", "cache_hit", "backend", "model",
+    "question_id", "answer", "p_answerable", "draft", "draft_groundedness", "prompt_version", "segment_ids", "context",
+    "context_tokens", "prompt_tokens", "completion_tokens", "latency_s", "finish_reason", "cache_hit", "backend", "model",
 ]
 
 def trim_to_query(text: str, question: str, max_words: int) -> str:
@@ -140,14 +140,21 @@ def build_context(question: str, retrieved: pd.DataFrame, *, n_segments: int = 3
 
 def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, prompts="generate", language: str = "pt",
                      n_segments: int = 3, budget_tokens: int = 600, selection: str = "truncate", embed=None, max_tokens: int = 160,
-                     temperature: float = 0.0, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                     temperature: float = 0.0, seed: int = 0, min_groundedness: float = 0.0, judge_language: str = "en",
+                     guard: bool = True, progress: bool = True) -> pd.DataFrame:
     """Answer every question from its retrieved segments.
 
-    Two calls per question, one decision each: ``answer_check`` asks whether
-    the context states the answer (one token; ``p_answerable`` is P(yes) from
-    its log-probabilities); when P(yes) < 0.5 the answer is :data:`FALLBACK`
-    and nothing is generated, else ``answer`` writes it. Both prompts share
-    their prefix, so the second call reads only the last few tokens.
+    Up to three calls per question, one decision each: ``answer_check`` asks
+    whether the context states the answer (one token; ``p_answerable`` is
+    P(yes) from its log-probabilities); when P(yes) < 0.5 the answer is
+    :data:`FALLBACK` and nothing is generated, else ``answer`` writes a
+    *draft*. Both prompts share their prefix, so the second call reads only
+    the last few tokens. With ``min_groundedness`` > 0 the draft is then
+    checked against the context by the judge's one-digit groundedness prompt
+    (0-3, G-Eval expected score, :func:`helpers.judge.judge_items`); a draft
+    scoring below ``min_groundedness`` (an answer the model made up) is
+    replaced by :data:`FALLBACK`. With the judge's settings (``judge_language``,
+    ``guard``) and model, 04 finds that score in the cache and pays nothing.
 
     Parameters
     ----------
@@ -165,6 +172,12 @@ def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, p
         Prompt language.
     n_segments, budget_tokens, selection, embed
         How the context is built (:func:`build_context`).
+    min_groundedness : float
+        Withhold a draft whose expected groundedness is below this (0: keep
+        every draft, no third call). The default run's 1.6 is the lowest score
+        an answerable FaQuAD question got (``benchmarks/answerability.py``).
+    judge_language, guard
+        The groundedness prompt's language and guard, as 04 uses them.
 
     Returns
     -------
@@ -189,21 +202,40 @@ def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, p
         check = llm.chat(build_messages("answer_check", language, **fields), prompt_version=check_version, max_tokens=1,
                          temperature=0.0, seed=seed, top_logprobs=10)
         p_yes = yes_probability(check.logprobs[0]["top"]) if check.logprobs else float("nan")
+        draft, grounded, latency, cached = "", float("nan"), check.latency_s, check.cached
+        versions = f"{check_version}+{version}"
         if p_yes == p_yes and p_yes < 0.5:  # "no" likelier: abstain without generating (NaN: no log-probabilities, answer)
             out = check
             text, completion_tokens, finish = FALLBACK, 0, "abstained"
         else:
             out = llm.chat(build_messages("answer", language, **fields), prompt_version=version, max_tokens=max_tokens,
                            temperature=temperature, seed=seed)
-            text, completion_tokens, finish = out.text, out.completion_tokens, out.finish_reason
+            draft, completion_tokens, finish = out.text, out.completion_tokens, out.finish_reason
+            text, latency, cached = draft, latency + out.latency_s, cached and out.cached
+            if min_groundedness > 0:  # a third decision: does the context support the draft?
+                verdict = groundedness_verdict(llm, q.question_id, draft, context, language=judge_language, guard=guard, seed=seed)
+                grounded, latency = verdict["expected_score"], latency + verdict["latency_s"]
+                versions += f"+{verdict['prompt_version']}"
+                cached = cached and bool(verdict["cache_hit"])
+                if grounded == grounded and grounded < min_groundedness:
+                    text, finish = FALLBACK, "unsupported"
         rows.append({
-            "question_id": q.question_id, "answer": text, "p_answerable": p_yes, "prompt_version": f"{check_version}+{version}",
-            "segment_ids": list(ids), "context": context, "context_tokens": ctx_tokens, "prompt_tokens": out.prompt_tokens,
-            "completion_tokens": completion_tokens, "latency_s": check.latency_s + (out.latency_s if out is not check else 0.0),
-            "finish_reason": finish, "cache_hit": check.cached and out.cached, "backend": llm.backend, "model": llm.fingerprint,
+            "question_id": q.question_id, "answer": text, "p_answerable": p_yes, "draft": draft, "draft_groundedness": grounded,
+            "prompt_version": versions, "segment_ids": list(ids), "context": context,
+            "context_tokens": ctx_tokens, "prompt_tokens": out.prompt_tokens, "completion_tokens": completion_tokens,
+            "latency_s": latency, "finish_reason": finish, "cache_hit": cached, "backend": llm.backend, "model": llm.fingerprint,
         })
         bar.set_postfix(cached=sum(r["cache_hit"] for r in rows))
     return pd.DataFrame(rows, columns=ANSWER_COLUMNS)
+
+
+def groundedness_verdict(llm, question_id, answer, context, *, language, guard, seed):
+    """The judge's one-digit groundedness verdict on one answer: a row of :func:`helpers.judge.judge_items`
+    (``expected_score`` 0-3, ``prompt_version``, ``latency_s``, ``cache_hit``, ...), asked as 04 asks it."""
+    from .judge import judge_items
+
+    item = pd.DataFrame({"question_id": [question_id], "answer_source": ["generated"], "answer": [answer], "context": [context]})
+    return judge_items(llm, item, "groundedness_direct", language=language, guard=guard, seed=seed, progress=False).iloc[0]
 
 
 def with_diagnostics(answers: pd.DataFrame, questions: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:

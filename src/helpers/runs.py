@@ -120,7 +120,8 @@ STAGES: dict[str, Stage] = {
         Stage("03_generate", ("answers.parquet", "models/generator.json", "figures/03_*.png"), {
             **_llm_params("generator"), "question_ids": _ids("generator.questions"),
             **{k: f"generator.{k}" for k in ("context_segments", "context_budget_tokens", "context_selection", "max_tokens",
-                                             "language", "temperature", "seed")},
+                                             "language", "temperature", "seed", "min_groundedness")},
+            "judge_language": "judge.language", "guard": "judge.guard",  # the draft's groundedness check, as 04 asks it
         }),
         Stage("04_judge", ("judgments.parquet", "models/judge.json", "figures/04_*.png", "records/*.md"), {
             **_llm_params("judge"), "answer_bank": "answer_bank", "label_map": "labels.map",
@@ -293,6 +294,40 @@ def _helpers_digest() -> str:
             h.update(path.name.encode())
             h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def _ipc_kernel_manager():
+    """A Jupyter kernel manager whose kernel talks over Unix sockets in a folder of its own.
+
+    Over TCP the client picks five free ports and the kernel binds them a
+    moment later; two runs starting at once can pick the same port (seen in
+    tests: the kernel's heartbeat died with "Address already in use"). Files
+    in a fresh folder cannot collide, and nothing listens on the network.
+    """
+    import shutil
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self):
+            return "ipc"
+
+        @default("ip")
+        def _ip_default(self):
+            self._ipc_dir = tempfile.mkdtemp(prefix="ragjudge-kernel-")
+            return os.path.join(self._ipc_dir, "kernel")
+
+        async def _async_cleanup_resources(self, restart=False):
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart and getattr(self, "_ipc_dir", None):
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+        cleanup_resources = _async_cleanup_resources  # what nbclient calls; shutdown_kernel calls the one above
+
+    return IPCKernelManager
 
 
 def _fingerprint(name, params, upstream) -> str:
@@ -530,6 +565,7 @@ def run_config(config, *, stages=None, force: bool = False, progress: bool = Tru
             pm.execute_notebook(
                 str(notebook), str(out_nb), parameters=overrides, cwd=os.getcwd(), kernel_name="python3",
                 progress_bar=progress, log_output=False, stderr_file=sys.stderr if progress else None,
+                kernel_manager_class=_ipc_kernel_manager(),
             )
         except BaseException as exc:
             entry.update(status="failed", seconds=round(time.time() - started, 2), error=f"{type(exc).__name__}: {str(exc)[:2000]}")
