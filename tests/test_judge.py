@@ -658,3 +658,23 @@ def test_judge_metrics_without_metrics_or_baselines_and_with_an_unknown_one(samp
     with pytest.raises(InputError) as err:
         judge_metrics(llm, ["answer_relevance", "faithfulness"], **run)
     assert err.value.field == "metrics" and "faithfulness" in str(err.value)
+
+
+def test_an_abstention_is_grounded_by_the_rubric_without_asking_the_judge():
+    from helpers.generation import FALLBACK
+    from helpers.judge import ABSTENTION_REASON, judge_items
+
+    class _NoCalls:
+        fingerprint = "none"
+
+        def chat(self, *a, **k):
+            raise AssertionError("the judge was asked")
+
+    items = pd.DataFrame({"question_id": ["q1"], "answer_source": ["generated"], "answer": [FALLBACK],
+                          "context": ["[1] aula 00:00:00-00:00:09: o dropout desliga neurônios"]})
+    for metric in ("groundedness", "groundedness_direct"):
+        out = judge_items(_NoCalls(), items, metric, repetitions=2, progress=False)
+        assert out["score"].tolist() == [3.0, 3.0] and out["expected_score"].tolist() == [3.0, 3.0]
+        assert (out["status"] == "ok").all() and (out["reason"] == ABSTENTION_REASON).all() and out["label"].eq("C").all()
+    with pytest.raises(AssertionError, match="asked"):  # any other answer goes to the judge
+        judge_items(_NoCalls(), items.assign(answer="O dropout desliga neurônios."), "groundedness_direct", progress=False)

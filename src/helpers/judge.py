@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .errors import InputError
+from .generation import is_abstention
 from .prompting import build_messages, format_segments, load_prompts, prompt_version, retry_message
 from .scoring import (
     DEFAULT_LABELS,
@@ -214,6 +215,11 @@ def items_for(metric: str, *, answers, questions, retrievals=None, segments=None
     return items
 
 
+# An answer that only says the excerpts do not hold the answer (helpers.generation.is_abstention) is grounded
+# by definition: the groundedness rubric gives it 3, and judge_items does so without asking the judge.
+ABSTENTION_REASON = "abstention: 3 by the rubric, the judge was not asked"
+
+
 def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: int = 1, max_tokens: int = 200,
                 temperature: float = 0.0, seed: int = 0, max_retries: int = 1, top_logprobs: int = 10,
                 label_map=None, guard: bool = False, progress: bool = True):
@@ -253,7 +259,11 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
     -------
     pandas.DataFrame
         Columns :data:`JUDGMENT_COLUMNS`; ``metric`` is reported without the
-        ``_direct`` suffix (the prompt version tells the two apart).
+        ``_direct`` suffix (the prompt version tells the two apart). For
+        groundedness, an answer that is an abstention
+        (:func:`helpers.generation.is_abstention`) gets the rubric's 3 with
+        reason :data:`ABSTENTION_REASON` and no LLM call: the default 1.5B
+        judge gave the fallback sentence 0.83-0.86 despite the rule.
     """
     from tqdm.auto import tqdm
 
@@ -266,6 +276,17 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
     total = len(items) * repetitions
     bar = tqdm(total=total, desc=metric.replace("_direct", ""), disable=not progress)
     for item in items.to_dict("records"):
+        if metric.startswith("groundedness") and is_abstention(item.get("answer", "")):
+            # the rubric scores an abstention 3; the small judge does not apply that rule (0.8 measured), so it is not asked
+            rows += [{
+                "question_id": item["question_id"], "answer_source": item.get("answer_source", ""), "metric": "groundedness",
+                "repetition": rep, "segment_id": "", "rank": 0, "score": 3.0, "score_norm": normalise(3), "expected_score": 3.0,
+                "label": score_to_label(3, label_map), "status": "ok", "attempts": 0, "reason": ABSTENTION_REASON, "raw": "",
+                "prompt_version": version, "judge_model": llm.fingerprint, "prompt_tokens": 0, "completion_tokens": 0,
+                "latency_s": 0.0, "cache_hit": True,
+            } for rep in range(repetitions)]
+            bar.update(repetitions)
+            continue
         fields = {f: item.get(f) for f in METRIC_FIELDS[metric]}
         base = build_messages(metric, language, guard=guard, **fields)
         for rep in range(repetitions):
