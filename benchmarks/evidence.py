@@ -20,8 +20,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run() -> dict:
-    from helpers import context, embeddings, generation, index, retrieval, segments
+def sample_retrieval(top_k: int = 10):
+    """The sample as 01-02 see it: ``(segments, questions, embed, ids)``, ``ids[i]`` the top ``top_k`` segment
+    positions of question ``i`` by E5 over a flat index."""
+    from helpers import embeddings, index, retrieval, segments
 
     segs = segments.segment_files(segments.expand_paths([str(ROOT / "data/sample/lectures/*")]), 160, 40)
     qs = retrieval.read_questions(ROOT / "data/sample/questions.csv")
@@ -29,7 +31,14 @@ def run() -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     embed = embeddings.embed_function(cache_dir=str(cache))
     idx = index.build_index(embed(segs["text"].tolist(), "passage"), "flat")
-    _, ids = index.search(idx, embed(qs["question"].tolist(), "query"), 10)
+    _, ids = index.search(idx, embed(qs["question"].tolist(), "query"), top_k)
+    return segs, qs, embed, ids
+
+
+def run() -> dict:
+    from helpers import context, generation
+
+    segs, qs, embed, ids = sample_retrieval(10)
     answerable = [i for i, s in enumerate(qs["gold_spans"]) if s]
     out = {"questions": len(qs), "answerable": len(answerable)}
     settings = [("truncate", 3, b) for b in (240, 400, 600)]

@@ -17,24 +17,19 @@ ratio is of the median round times. No cache.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _prompts(n_questions: int):
-    from helpers import embeddings, generation, index, retrieval, segments
+    from evidence import sample_retrieval  # benchmarks/ is on sys.path when this file runs
+
+    from helpers import generation
     from helpers.prompting import build_messages
 
-    segs = segments.segment_files(segments.expand_paths([str(ROOT / "data/sample/lectures/*")]), 160, 40)
-    qs = retrieval.read_questions(ROOT / "data/sample/questions.csv").head(n_questions)
-    embed = embeddings.embed_function(cache_dir=str(ROOT / "data" / "cache"))
-    idx = index.build_index(embed(segs["text"].tolist(), "passage"), "flat")
-    _, ids = index.search(idx, embed(qs["question"].tolist(), "query"), 3)
+    segs, qs, _, ids = sample_retrieval(3)
     out = []
-    for i, q in enumerate(qs["question"]):
+    for i, q in enumerate(qs["question"].head(n_questions)):
         ctx, _, _ = generation.build_context(q, segs.iloc[ids[i]].assign(rank=[1, 2, 3]), n_segments=3, budget_tokens=240,
                                              selection="lexical")
         out.append(build_messages("answer", "pt", prompts="generate", question=q, context=ctx))

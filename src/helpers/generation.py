@@ -16,7 +16,7 @@ import pandas as pd
 from .context import SCORERS, clock, content_stems, render_context, segment_pieces, select_evidence
 from .errors import InputError
 
-__all__ = ["build_context", "trim_to_query", "generate_answers", "groundedness_verdict", "is_abstention", "with_diagnostics",
+__all__ = ["build_context", "trim_to_query", "generate_answers", "is_abstention", "with_diagnostics",
            "ABSTENTION", "FALLBACK", "ANSWER_COLUMNS"]
 
 # The answer when the excerpts do not state it (both prompt languages, see prompts/generate.yaml),
@@ -213,7 +213,7 @@ def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, p
             draft, completion_tokens, finish = out.text, out.completion_tokens, out.finish_reason
             text, latency, cached = draft, latency + out.latency_s, cached and out.cached
             if min_groundedness > 0:  # a third decision: does the context support the draft?
-                verdict = groundedness_verdict(llm, q.question_id, draft, context, language=judge_language, guard=guard, seed=seed)
+                verdict = _groundedness_verdict(llm, q.question_id, draft, context, language=judge_language, guard=guard, seed=seed)
                 grounded, latency = verdict["expected_score"], latency + verdict["latency_s"]
                 versions += f"+{verdict['prompt_version']}"
                 cached = cached and bool(verdict["cache_hit"])
@@ -229,7 +229,7 @@ def generate_answers(llm, questions: pd.DataFrame, retrieved: pd.DataFrame, *, p
     return pd.DataFrame(rows, columns=ANSWER_COLUMNS)
 
 
-def groundedness_verdict(llm, question_id, answer, context, *, language, guard, seed):
+def _groundedness_verdict(llm, question_id, answer, context, *, language, guard, seed):
     """The judge's one-digit groundedness verdict on one answer: a row of :func:`helpers.judge.judge_items`
     (``expected_score`` 0-3, ``prompt_version``, ``latency_s``, ``cache_hit``, ...), asked as 04 asks it."""
     from .judge import judge_items

@@ -275,16 +275,22 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
     rows = []
     total = len(items) * repetitions
     bar = tqdm(total=total, desc=metric.replace("_direct", ""), disable=not progress)
+
+    def row(item, rep, score, expected, **rest):  # one judgment; ``rest``: status, attempts, reason, raw, tokens, latency, hit
+        return {
+            "question_id": item["question_id"], "answer_source": item.get("answer_source", ""),
+            "metric": metric.replace("_direct", ""), "repetition": rep,
+            "segment_id": item.get("segment_id", "") or "", "rank": int(item.get("rank", 0) or 0),
+            "score": float("nan") if score is None else float(score), "score_norm": normalise(score),
+            "expected_score": expected, "label": score_to_label(score, label_map) if score is not None else None,
+            "prompt_version": version, "judge_model": llm.fingerprint, **rest,
+        }
+
     for item in items.to_dict("records"):
         if metric.startswith("groundedness") and is_abstention(item.get("answer", "")):
             # the rubric scores an abstention 3; the small judge does not apply that rule (0.8 measured), so it is not asked
-            rows += [{
-                "question_id": item["question_id"], "answer_source": item.get("answer_source", ""), "metric": "groundedness",
-                "repetition": rep, "segment_id": "", "rank": 0, "score": 3.0, "score_norm": normalise(3), "expected_score": 3.0,
-                "label": score_to_label(3, label_map), "status": "ok", "attempts": 0, "reason": ABSTENTION_REASON, "raw": "",
-                "prompt_version": version, "judge_model": llm.fingerprint, "prompt_tokens": 0, "completion_tokens": 0,
-                "latency_s": 0.0, "cache_hit": True,
-            } for rep in range(repetitions)]
+            rows += [row(item, rep, 3, 3.0, status="ok", attempts=0, reason=ABSTENTION_REASON, raw="", prompt_tokens=0,
+                         completion_tokens=0, latency_s=0.0, cache_hit=True) for rep in range(repetitions)]
             bar.update(repetitions)
             continue
         fields = {f: item.get(f) for f in METRIC_FIELDS[metric]}
@@ -311,16 +317,9 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
                 top = score_token_logprobs(out.logprobs)
             expected = expected_score(top, logprobs=True) if top else float("nan")
             score = reply.score if reply.ok else None
-            rows.append({
-                "question_id": item["question_id"], "answer_source": item.get("answer_source", ""),
-                "metric": metric.replace("_direct", ""), "repetition": rep,
-                "segment_id": item.get("segment_id", "") or "", "rank": int(item.get("rank", 0) or 0),
-                "score": float("nan") if score is None else float(score), "score_norm": normalise(score),
-                "expected_score": expected, "label": score_to_label(score, label_map) if score is not None else None,
-                "status": reply.status, "attempts": attempts, "reason": reply.reason, "raw": out.text,
-                "prompt_version": version, "judge_model": llm.fingerprint, "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens, "latency_s": latency, "cache_hit": hit,
-            })
+            rows.append(row(item, rep, score, expected, status=reply.status, attempts=attempts, reason=reply.reason,
+                            raw=out.text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_s=latency,
+                            cache_hit=hit))
             bar.update(1)
             bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows), cached=sum(r["cache_hit"] for r in rows))
     bar.close()
