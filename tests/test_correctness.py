@@ -59,9 +59,11 @@ def items():
 def test_every_prompt_renders_in_both_languages():
     prompts = load_prompts("correctness")
     fields = {"question": "Q?", "reference": "R.", "answer": "A.", "item": "Does it say R?"}
+    english_only = {"correctness_unanswerable"}  # measured: its Portuguese wording misread an answerable reference
     for name, entry in prompts.items():
         assert entry["version"]
-        for language in ("en", "pt"):
+        assert ("pt" in entry) == (name not in english_only), name
+        for language in ("en", "pt") if "pt" in entry else ("en",):
             msgs = build_messages(name, language, prompts="correctness", **fields)
             assert "{" not in msgs[0]["content"] and msgs[1]["content"].strip()
             assert "{" not in msgs[1]["content"]
@@ -85,6 +87,38 @@ def test_yes_probability(top, expected):
 def test_yes_probability_without_yes_or_no_is_nan():
     assert math.isnan(C.yes_probability({"The": -0.1, "2": -1.0}))
     assert math.isnan(C.yes_probability(None))
+
+
+class AbstentionLLM:
+    """P(yes) 0.9 when the text it is shown says the question cannot be answered, else 0.2; records each call."""
+
+    fingerprint = "fake:abstention"
+
+    def __init__(self):
+        self.calls = []
+
+    def chat(self, messages, *, prompt_version, max_tokens=256, **kw):
+        user = messages[-1]["content"]
+        self.calls.append((prompt_version, user))
+        p = 0.9 if "não pode ser respondida" in user.split("CHECK:")[0] else 0.2
+        top = {"yes": math.log(p), "no": math.log(1 - p)}
+        return Completion("yes" if p > 0.5 else "no", 10, 1, 0.5, [{"token": "yes", "logprob": 0.0, "top": top}], "length")
+
+
+@pytest.mark.parametrize("variant, low", [("fewshot-en+ref", -2.0), ("direct-pt", 0.0)])
+def test_an_abstention_is_right_only_when_the_reference_says_there_is_no_answer(variant, low):
+    from helpers.generation import FALLBACK
+
+    questions = pd.DataFrame({"question_id": ["q1", "q2"], "question": ["Quantos canais?", "Qual otimizador?"],
+                              "reference_answer": ["64 canais.", "As aulas não tratam disso; a pergunta não pode ser respondida."]})
+    answers = pd.DataFrame({"question_id": ["q1", "q2"], "answer_source": ["generated"] * 2, "answer": [FALLBACK] * 2})
+    llm = AbstentionLLM()
+    out = C.judge_correctness(llm, C.correctness_items(answers, questions), variant=variant, cutoffs=None, progress=False)
+    assert out["label"].tolist() == ["I", "C"] and out["score"].tolist() == [0.0, 2.0]
+    assert out["expected_score"].tolist() == pytest.approx([low + (2 - low) * 0.2, low + (2 - low) * 0.9])
+    # one call per answer, on the reference alone: the grading prompt (and the anchor's) is never asked
+    assert len(llm.calls) == 2 and all(v.startswith("ac-unanswerable-v1/en") for v, _ in llm.calls)
+    assert all("TEXT:" in user and FALLBACK not in user for _, user in llm.calls)
 
 
 def test_parse_checklist():

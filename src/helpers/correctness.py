@@ -51,6 +51,7 @@ import pandas as pd
 
 from .calibration import apply_cutoffs
 from .errors import InputError
+from .generation import is_abstention
 from .labels import GRADE_LABELS, LABEL_GRADES
 from .prompting import GUARD_VERSION, build_messages, prompt_version, retry_message
 from .scoring import expected_score, nearest_score, parse_judge_reply, score_token_logprobs
@@ -280,6 +281,23 @@ def _direct(meter, v, fields):
     return expected, best, "", "ok" if best is not None else "no_score"
 
 
+def _abstention(meter, v, fields):
+    """An abstention is right when the reference says the question cannot be answered: one yes/no on the reference.
+
+    ``p`` = P(yes) to "does the REFERENCE say the question cannot be
+    answered?" (prompt ``correctness_unanswerable``, English whatever the
+    variant's language, the reference alone in it); the expected grade is the scale's bottom + p x its width (0..2, or
+    -2..2 for an anchored variant), the grade 2 or 0.
+    """
+    top = _one_token(meter, "correctness_unanswerable", "en", {"reference": fields["reference"]},
+                     prompt_version("correctness_unanswerable", "en", prompts=PROMPTS))
+    p = yes_probability(top)
+    if math.isnan(p):
+        return float("nan"), None, "abstention; no yes/no in the reply", "no_score"
+    low = -2.0 if v.anchor else 0.0
+    return low + (2.0 - low) * p, 2 if p >= 0.5 else 0, f"abstention: P(the reference says it cannot be answered)={p:.2f}", "ok"
+
+
 def _checks(meter, v, fields):
     conflict = yes_probability(_one_token(meter, v.prompts[0], v.language, fields, v.call_version, v.guard))
     covers = yes_probability(_one_token(meter, v.prompts[1], v.language, fields, v.call_version, v.guard))
@@ -487,6 +505,8 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
         meter = _Meter(llm)
         if not str(item["reference"]).strip():
             expected, grade, reason, status = float("nan"), None, "", "no_reference"
+        elif is_abstention(item["answer"]):
+            expected, grade, reason, status = _abstention(meter, v, fields)
         else:
             expected, grade, reason, status = grade_one(meter, fields)
             if v.mode == "checklist":
@@ -499,9 +519,9 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
                 meter.latency += ref_s / max(1, per_question.get(key, 1))
                 reason = f"E[grade] {expected:.3f}, the reference's own {ref_expected:.3f}" + (f"; {reason}" if reason else "")
                 expected = expected - ref_expected
-            if cut is not None and not math.isnan(expected):
-                argmax, grade = grade, LABEL_GRADES[apply_cutoffs([expected], cut)[0]]
-                reason = f"{reason}; cut-offs {cut[0]:g}, {cut[1]:g} -> {GRADE_LABELS[grade]} (most probable digit {argmax})"
+        if cut is not None and not math.isnan(expected):
+            argmax, grade = grade, LABEL_GRADES[apply_cutoffs([expected], cut)[0]]
+            reason = f"{reason}; cut-offs {cut[0]:g}, {cut[1]:g} -> {GRADE_LABELS[grade]} (most probable digit {argmax})"
         rows.append({
             "question_id": item["question_id"], "answer_source": item.get("answer_source", ""),
             "metric": "answer_correctness", "repetition": 0, "segment_id": "", "rank": 0,
