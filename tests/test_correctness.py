@@ -121,6 +121,21 @@ def test_an_abstention_is_right_only_when_the_reference_says_there_is_no_answer(
     assert all("TEXT:" in user and FALLBACK not in user for _, user in llm.calls)
 
 
+def test_an_answer_too_long_for_the_window_gets_a_status_and_the_others_are_graded(items):
+    class Windowed(ScriptedLLM):
+        def chat(self, messages, **kw):
+            if len(messages[-1]["content"]) > 4000:
+                raise InputError("prompt of 9000 tokens + 1 to generate exceeds n_ctx=4096", field="n_ctx")
+            return super().chat(messages, **kw)
+
+    long = items.copy()
+    long.loc[1, "answer"] = "São 64 canais, um por filtro. " * 400
+    out = C.judge_correctness(Windowed(), long, variant="fewshot-en+ref", cutoffs=None, progress=False)
+    assert out["status"].tolist() == ["ok", "too_long", "no_reference"]
+    assert math.isnan(out["expected_score"][1]) and out["label"][1] is None and "n_ctx=4096" in out["reason"][1]
+    assert out["label"][0] == "C"
+
+
 def test_parse_checklist():
     text = "Checklist:\n1. Does the answer say 64 filters?\n2) Does it say 28 parameters?\n- Does it say 3x3?\n* Ok?\n5. Fifth one here?"
     assert C.parse_checklist(text) == ["Does the answer say 64 filters?", "Does it say 28 parameters?", "Does it say 3x3?", "Fifth one here?"]

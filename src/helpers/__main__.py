@@ -52,13 +52,18 @@ def grade_command(args) -> None:
         cutoffs = [float(c) for c in args.cutoffs.split(",")] if args.cutoffs else "default"
     except ValueError:
         raise InputError(f"--cutoffs must be two numbers c1,c2, got {args.cutoffs!r}", field="cutoffs") from None
-    llm = get_llm({"backend": "llama_cpp", "model": args.model}, cache_dir=args.cache)
+    llm = get_llm({"backend": "llama_cpp", "model": args.model, "n_ctx": args.n_ctx}, cache_dir=args.cache)
     table = grade_answers(llm, questions, answers, variant=args.variant, guard=not args.no_guard, cutoffs=cutoffs,
                           path=args.questions, progress=not args.quiet)
     out = str(args.out)
     write_atomic(out, (lambda tmp: table.to_csv(tmp, index=False)) if out.endswith(".csv") else
                  (lambda tmp: table.to_parquet(tmp, index=False)))
     print(f"{len(table)} answers graded -> {out}; judge labels: {table['judge_label'].value_counts().to_dict()}")
+    long = table[table["status"] == "too_long"]
+    if len(long):
+        print(f"not graded, the prompt exceeds --n-ctx {args.n_ctx} (status too_long; a larger "
+              f"--n-ctx grades them, the rest comes from the cache): " + ", ".join(
+                  f"{q}/{s}" for q, s in zip(long["question_id"], long["answer_source"])))
     known = table[(table["label"] != "") & table["judge_label"].notna()]
     if len(known):
         summ = agreement_summary(known["label"], known["judge_label"], groups=known["question_id"])
@@ -88,6 +93,8 @@ def main(argv=None) -> int:
     p_grade.add_argument("--out", required=True, help="output table, .csv or .parquet (one row per answer)")
     p_grade.add_argument("--variant", default="fewshot-en+ref", help="correctness variant (default: fewshot-en+ref)")
     p_grade.add_argument("--model", default="default", help="GGUF file for llama.cpp (default: the offline default model)")
+    p_grade.add_argument("--n-ctx", type=int, default=4096, help="the judge's context window in tokens (default 4096; "
+                         "an answer whose prompt does not fit gets status too_long)")
     p_grade.add_argument("--cache", default="data/cache", help="LLM cache folder (a re-run resumes from it)")
     p_grade.add_argument("--cutoffs", help="c1,c2: expected grade below c1 is I, from c2 is C (default: the variant's "
                          "own for the default model)")

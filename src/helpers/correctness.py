@@ -470,7 +470,8 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
         ``expected_score`` the continuous 0..2 grade (for an anchored variant,
         ``+ref``, minus the reference's own: -2..2), ``label`` C/P/I, plus
         ``variant``. A row without a reference is NaN with status
-        ``no_reference``.
+        ``no_reference``; one whose prompt does not fit the judge's context
+        window is NaN with status ``too_long`` (the others are graded).
 
     Examples
     --------
@@ -503,22 +504,27 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
         fields = {"question": item["question"], "reference": item["reference"], "answer": item["answer"]}
         key = (item["question"], item["reference"])
         meter = _Meter(llm)
-        if not str(item["reference"]).strip():
-            expected, grade, reason, status = float("nan"), None, "", "no_reference"
-        elif is_abstention(item["answer"]):
-            expected, grade, reason, status = _abstention(meter, v, fields)
-        else:
-            expected, grade, reason, status = grade_one(meter, fields)
-            if v.mode == "checklist":
-                meter.latency += make_s.get(key, 0.0) / max(1, per_question.get(key, 1))
-            if v.anchor:
-                if key not in anchors:
-                    own = _Meter(llm)
-                    anchors[key] = (grade_one(own, {**fields, "answer": item["reference"]})[0], own.latency)
-                ref_expected, ref_s = anchors[key]
-                meter.latency += ref_s / max(1, per_question.get(key, 1))
-                reason = f"E[grade] {expected:.3f}, the reference's own {ref_expected:.3f}" + (f"; {reason}" if reason else "")
-                expected = expected - ref_expected
+        try:
+            if not str(item["reference"]).strip():
+                expected, grade, reason, status = float("nan"), None, "", "no_reference"
+            elif is_abstention(item["answer"]):
+                expected, grade, reason, status = _abstention(meter, v, fields)
+            else:
+                expected, grade, reason, status = grade_one(meter, fields)
+                if v.mode == "checklist":
+                    meter.latency += make_s.get(key, 0.0) / max(1, per_question.get(key, 1))
+                if v.anchor:
+                    if key not in anchors:
+                        own = _Meter(llm)
+                        anchors[key] = (grade_one(own, {**fields, "answer": item["reference"]})[0], own.latency)
+                    ref_expected, ref_s = anchors[key]
+                    meter.latency += ref_s / max(1, per_question.get(key, 1))
+                    reason = f"E[grade] {expected:.3f}, the reference's own {ref_expected:.3f}" + (f"; {reason}" if reason else "")
+                    expected = expected - ref_expected
+        except InputError as err:  # a prompt longer than the model's window: this answer only, NaN with a status
+            if err.field != "n_ctx":
+                raise
+            expected, grade, reason, status = float("nan"), None, err.message, "too_long"
         if cut is not None and not math.isnan(expected):
             argmax, grade = grade, LABEL_GRADES[apply_cutoffs([expected], cut)[0]]
             reason = f"{reason}; cut-offs {cut[0]:g}, {cut[1]:g} -> {GRADE_LABELS[grade]} (most probable digit {argmax})"
