@@ -197,6 +197,14 @@ def bench_answerability():
     return answerability.run()
 
 
+def bench_short_references():
+    """The correctness judge with its shipped cut-offs on FaQuAD's span references and sentence answers, beside token F1
+    (benchmarks/short_references.py; about 10 minutes cold, seconds cached)."""
+    import short_references  # benchmarks/ is on sys.path when this file runs
+
+    return short_references.run()
+
+
 def bench_attacks():
     """Every attack on every wrong bank answer, both judges plain and guarded, then the clean agreement
     (benchmarks/attacks.py; about 40 minutes cold, seconds cached)."""
@@ -206,7 +214,7 @@ def bench_attacks():
 
 
 BENCHMARKS = {"judging": bench_judging, "flash_attention": bench_flash_attention, "context": bench_context, "attacks": bench_attacks,
-              "answerability": bench_answerability, "prompt_lookup": bench_prompt_lookup,
+              "answerability": bench_answerability, "short_references": bench_short_references, "prompt_lookup": bench_prompt_lookup,
               "segmenting": bench_segmenting, "search": bench_search, "search_scale": bench_search_scale,
               "embedding_cache": bench_embedding_cache,
               "llm_prefix_and_cache": bench_llm_prefix_and_cache, "llama_builds": bench_llama_builds}

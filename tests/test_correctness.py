@@ -293,3 +293,23 @@ def test_diff_variant_gives_the_top_grade_without_a_call_when_nothing_differs():
     items = C.correctness_items(ANSWERS.assign(answer=["64 canais, um por filtro", "", ""]).iloc[:1], QUESTIONS)
     rows = C.judge_correctness(llm, items, variant="diff-en", progress=False)
     assert llm.calls == [] and rows["expected_score"].iloc[0] == 2.0 and rows["label"].iloc[0] == "C"
+
+
+def test_the_short_reference_set_pairs_a_sentence_with_the_span_and_one_without_from_the_same_paragraph(faquad_dir):
+    """benchmarks/short_references.py: the reference is the gold span, C holds it, I does not, both from its paragraph."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import short_references
+
+    frame = short_references.items(12, path=faquad_dir / "train.json")
+    assert len(frame) == 24 and frame.groupby("question_id")["label"].apply(lambda g: sorted(g) == ["C", "I"]).all()
+    data = json.loads((faquad_dir / "train.json").read_text(encoding="utf-8"))["data"]
+    contexts = {p["qas"][0]["question"]: (p["context"], p["qas"][0]["answers"][0]["text"].strip())
+                for doc in data for p in doc["paragraphs"]}
+    for row in frame.itertuples():
+        context, span = contexts[row.question]
+        assert row.reference == span and row.answer in context and 40 <= len(row.answer) <= 300
+        assert (span in row.answer) == (row.label == "C")
