@@ -61,7 +61,12 @@ def test_answers_and_judgments(chain):
     assert len(ac) == 2 * 4 and ac["status"].eq("ok").all()
     # the default variant is anchored: the expected grade minus the reference's own, guarded
     assert ac["expected_score"].between(-2, 2).all() and ac["label"].isin(["C", "P", "I"]).all()
-    assert ac["prompt_version"].str.endswith("/en+guard-v1+ref").all() and ac["reason"].str.contains("reference's own").all()
+    assert ac["prompt_version"].str.endswith("/en+guard-v1+ref").all()
+    abstained = ac["answer_source"].eq("generated") & ac["question_id"].isin(answers.loc[answers["abstained"], "question_id"])
+    assert ac.loc[~abstained, "reason"].str.contains("reference's own").all()
+    # an abstention gets one yes/no on the reference instead; q27's reference says the lectures do not answer it
+    assert abstained.any() and ac.loc[abstained, "reason"].str.startswith("abstention: P(").all()
+    assert ac.loc[abstained & ac["question_id"].eq("q27"), "label"].eq("C").all()
     assert (ac["score"] == ac["label"].map({"I": 0, "P": 1, "C": 2})).all()
     f1 = j[j["metric"] == "token_f1"]
     assert len(f1) == 2 * 4 and f1["score"].between(0, 1).all()
