@@ -678,3 +678,22 @@ def test_an_abstention_is_grounded_by_the_rubric_without_asking_the_judge():
         assert (out["status"] == "ok").all() and (out["reason"] == ABSTENTION_REASON).all() and out["label"].eq("C").all()
     with pytest.raises(AssertionError, match="asked"):  # any other answer goes to the judge
         judge_items(_NoCalls(), items.assign(answer="O dropout desliga neurônios."), "groundedness_direct", progress=False)
+
+
+def test_an_item_longer_than_the_judges_window_gets_a_status_and_the_others_are_judged():
+    from helpers.judge import TOO_LONG, judge_items
+    from helpers.llm import Completion
+
+    class _Window:
+        fingerprint = "fake:window"
+
+        def chat(self, messages, **k):
+            if len(messages[-1]["content"]) > 2000:
+                raise InputError("prompt of 5000 tokens + 1 to generate exceeds n_ctx=4096", field="n_ctx")
+            return Completion("3", 10, 1, 0.1, [{"token": "3", "logprob": 0.0, "top": {"3": 0.0}}], "length")
+
+    items = pd.DataFrame({"question_id": ["q1", "q2"], "answer_source": ["bank:C", "bank:C"], "question": ["Q?", "Q?"],
+                          "answer": ["Curta.", "longa " * 1000]})
+    out = judge_items(_Window(), items, "answer_relevance_direct", progress=False)
+    assert out["status"].tolist() == ["ok", TOO_LONG] and out["score"].tolist()[0] == 3.0
+    assert math.isnan(out["score"][1]) and "n_ctx=4096" in out["reason"][1] and out["label"][1] is None

@@ -479,7 +479,7 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
     """
     from tqdm.auto import tqdm
 
-    from .judge import JUDGMENT_COLUMNS
+    from .judge import JUDGMENT_COLUMNS, TOO_LONG
 
     v = dataclasses.replace(get_variant(variant), guard=bool(guard))
     cut = variant_cutoffs(variant, llm, cutoffs)
@@ -524,7 +524,7 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
         except InputError as err:  # a prompt longer than the model's window: this answer only, NaN with a status
             if err.field != "n_ctx":
                 raise
-            expected, grade, reason, status = float("nan"), None, err.message, "too_long"
+            expected, grade, reason, status = float("nan"), None, err.message, TOO_LONG
         if cut is not None and not math.isnan(expected):
             argmax, grade = grade, LABEL_GRADES[apply_cutoffs([expected], cut)[0]]
             reason = f"{reason}; cut-offs {cut[0]:g}, {cut[1]:g} -> {GRADE_LABELS[grade]} (most probable digit {argmax})"

@@ -218,6 +218,8 @@ def items_for(metric: str, *, answers, questions, retrievals=None, segments=None
 # An answer that only says the excerpts do not hold the answer (helpers.generation.is_abstention) is grounded
 # by definition: the groundedness rubric gives it 3, and judge_items does so without asking the judge.
 ABSTENTION_REASON = "abstention: 3 by the rubric, the judge was not asked"
+#: Status of an item whose prompt does not fit the judge's context window: NaN, the other items are judged.
+TOO_LONG = "too_long"
 
 
 def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: int = 1, max_tokens: int = 200,
@@ -298,11 +300,17 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
         for rep in range(repetitions):
             messages, attempts, reply, out = list(base), 0, None, None
             prompt_tokens = completion_tokens = 0
-            latency, hit = 0.0, True
+            latency, hit, too_long = 0.0, True, ""
             while True:
                 attempts += 1
-                out = llm.chat(messages, prompt_version=version, max_tokens=1 if direct else max_tokens,
-                               temperature=temperature, seed=seed + rep, top_logprobs=top_logprobs)
+                try:
+                    out = llm.chat(messages, prompt_version=version, max_tokens=1 if direct else max_tokens,
+                                   temperature=temperature, seed=seed + rep, top_logprobs=top_logprobs)
+                except InputError as err:  # longer than the judge's window: this item only, NaN with a status
+                    if err.field != "n_ctx":
+                        raise
+                    too_long = err.message
+                    break
                 prompt_tokens += out.prompt_tokens
                 completion_tokens += out.completion_tokens
                 latency += out.latency_s
@@ -311,6 +319,11 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
                 if reply.ok or direct or attempts > max_retries:
                     break
                 messages = messages + [{"role": "assistant", "content": out.text}, retry_message(language, max_score=3)]
+            if too_long:
+                rows.append(row(item, rep, None, float("nan"), status=TOO_LONG, attempts=attempts, reason=too_long, raw="",
+                                prompt_tokens=0, completion_tokens=0, latency_s=latency, cache_hit=False))
+                bar.update(1)
+                continue
             if direct:
                 top = out.logprobs[0]["top"] if out.logprobs else None
             else:
