@@ -20,7 +20,16 @@ questions, ROC AUC of the judge's expected grade and of token F1, and how
 often the C answer outranks the I answer of its own question. There is no P
 answer: this checks transfer, not the whole scale.
 
-About 10 minutes the first time on 2 cores (270 calls), seconds cached.
+Then :func:`transfer`: do cut-offs fitted on one source label the other?
+The sample's 196 labelled answers (bank and contrast set) and these, each
+scored three ways: the default's anchored grade, the plain grade of its
+twin ``fewshot-en`` (the same calls) and a logistic combination of the plain
+grade with the reference's own; fitted on one source, quadratic kappa on
+the other (and, for reference, within each source leaving one question
+out).
+
+About 20 minutes the first time on 2 cores (270 calls here, the sample's
+196 answers if 06 has not graded them), seconds cached.
 """
 
 from __future__ import annotations
@@ -97,7 +106,55 @@ def run(n_questions: int = 90, cache_dir=ROOT / "data" / "cache") -> dict:
         "judge_auc": round(float(roc_auc_score(is_c, frame["expected"])), 3),
         "token_f1_auc": round(float(roc_auc_score(is_c, frame["token_f1"])), 3),
         "c_above_i_within_question": round(float((paired["C"] > paired["I"]).mean()), 3),
+        "transfer_qwk": transfer(frame, llm),
     }
+
+
+def transfer(frame: pd.DataFrame, llm) -> dict:
+    """Quadratic kappa [95% interval] of labels from cut-offs fitted on one source and applied to the other."""
+    import warnings
+
+    from helpers import calibration, correctness, lab, retrieval
+    from helpers.agreement import agreement_summary
+
+    qs = retrieval.read_questions(ROOT / "data/sample/questions.csv")
+    sample = lab.labelled_answers(qs, {"bank": ROOT / "data/sample/answer_bank.csv",
+                                       "contrast": ROOT / "data/sample/contrast_set.csv"})
+    scored = {}
+    for name, items in (("sample", sample), ("faquad", frame)):
+        a, p = (correctness.judge_correctness(llm, items, variant=v, guard=True, cutoffs=None, progress=False)
+                for v in (correctness.DEFAULT_VARIANT, "fewshot-en"))
+        scored[name] = pd.DataFrame({"question_id": items["question_id"].to_numpy(), "label": items["label"].to_numpy(),
+                                     "anchored": a["expected_score"].to_numpy(), "plain": p["expected_score"].to_numpy()})
+        scored[name]["reference_own"] = scored[name]["plain"] - scored[name]["anchored"]
+
+    def qwk(t, labels):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            s = agreement_summary(t["label"], labels, groups=t["question_id"]).set_index("statistic")
+        return [round(float(s.loc["cohen_kappa_quadratic", c]), 2) for c in ("value", "ci_low", "ci_high")]
+
+    out = {}
+    for fit_on, test_on in (("sample", "faquad"), ("faquad", "sample")):
+        tr, te = scored[fit_on], scored[test_on]
+        row = {c: qwk(te, calibration.apply_cutoffs(te[c], calibration.fit_cutoffs(tr[c], tr["label"])))
+               for c in ("anchored", "plain")}
+        model = calibration.fit_combination(tr[COMBINED], tr["label"])
+        row["combined"] = qwk(te, calibration.apply_cutoffs(_grade(model, te), calibration.fit_cutoffs(_grade(model, tr), tr["label"])))
+        out[f"{fit_on}_to_{test_on}"] = row
+    for name, t in scored.items():  # within one source, cut-offs fitted leaving one question out
+        out[f"{name}_leave_one_question_out"] = {
+            c: qwk(t, calibration.cross_validated_labels(t[c], t["label"], t["question_id"])["label_cv"].to_numpy())
+            for c in ("anchored", "plain")}
+    return out
+
+
+COMBINED = ["plain", "reference_own"]
+
+
+def _grade(model, t: pd.DataFrame):
+    """The combination's expected grade, sum_k k P(k | plain, reference's own)."""
+    return model.predict_proba(t[COMBINED]) @ model.classes_.astype(float)
 
 
 if __name__ == "__main__":
