@@ -137,3 +137,22 @@ def test_one_fingerprint_for_a_model_whichever_way_it_is_built(tmp_path):
 )
 def test_cut_at_stop_keeps_the_text_before_the_first_stop(text, stop, cut):
     assert llm.cut_at_stop(text, stop) == cut
+
+
+def test_stale_temporaries_of_a_dead_writer_are_removed_and_a_live_writers_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers.files import remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "sub").mkdir()
+    stale = tmp_path / "sub" / f".lab_scores.parquet.{int(dead.stdout)}.3a5497ac.tmp"
+    live = tmp_path / f".answers.parquet.{os.getpid()}.0123abcd.tmp"
+    other = tmp_path / ".notes.tmp"  # not write_atomic's name: not ours to remove
+    for p in (stale, live, other):
+        p.write_bytes(b"partial")
+    (tmp_path / "lab_scores.parquet").write_bytes(b"intact")
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()
+    assert (tmp_path / "lab_scores.parquet").read_bytes() == b"intact"

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from pathlib import Path
 
 from .errors import InputError, WriteError
 
-__all__ = ["write_atomic", "write_text", "file_sha256", "bytes_sha256", "format_time", "clock", "timestamp"]
+__all__ = ["write_atomic", "remove_stale_temporaries", "write_text", "file_sha256", "bytes_sha256", "format_time", "clock", "timestamp"]
 
 
 def _remove_quietly(path) -> None:
@@ -83,6 +84,39 @@ def write_atomic(path, write) -> Path:
         _remove_quietly(tmp)
         raise
     return path
+
+
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def remove_stale_temporaries(folder) -> list:
+    """Remove the temporary files of :func:`write_atomic` under ``folder`` whose writer is no longer running.
+
+    A process killed between writing its temporary file and renaming it
+    (SIGKILL, a power cut) leaves ``.<name>.<pid>.<random>.tmp`` behind; the
+    target file is untouched. A file whose pid is alive (another writer at
+    work) is kept. Returns the paths removed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp(); mine = os.path.join(d, f".a.txt.{os.getpid()}.0123abcd.tmp"); _ = open(mine, "w").close()
+    >>> remove_stale_temporaries(d), os.listdir(d) == [os.path.basename(mine)]
+    ([], True)
+    """
+    removed = []
+    for tmp in Path(folder).rglob(".*.tmp"):
+        match = _TEMPORARY.match(tmp.name)
+        if not match or not tmp.is_file():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            _remove_quietly(tmp)
+            removed.append(tmp)
+        except (PermissionError, OverflowError):  # alive under another user, or not a pid: keep it
+            pass
+    return removed
 
 
 def write_text(path, text: str) -> Path:

@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError, RunInUseError, WriteError
-from .files import file_sha256, timestamp, write_atomic
+from .files import file_sha256, remove_stale_temporaries, timestamp, write_atomic
 
 __all__ = [
     "STAGES",
@@ -530,6 +530,8 @@ def run_config(config, *, stages=None, force: bool = False, progress: bool = Tru
             raise InputError(f"unknown stage {name!r} (known: {', '.join(STAGES)})", path=cfg.get("config_path"), field="stages")
     run_dir = Path(cfg["runs_dir"]) / cfg["run_id"]
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    for tmp in remove_stale_temporaries(run_dir):  # left by a run killed mid-write; its target file is intact
+        log(f"removed {tmp.relative_to(run_dir)}, a temporary file of a killed run")
     manifest = load_manifest(run_dir)
     manifest.update(
         run_id=cfg["run_id"],
