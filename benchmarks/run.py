@@ -160,7 +160,7 @@ def bench_search_scale(n: int = 1_000_000):
 
 
 def bench_judging():
-    """Seconds per judged answer with 04's earlier defaults (reasons) vs today's (one digit each) (benchmarks/judging.py)."""
+    """Seconds per judged answer: 04 as issue 11 found it vs 04 with today's defaults (benchmarks/judging.py)."""
     import judging  # benchmarks/ is on sys.path when this file runs
 
     return judging.run()
