@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from helpers import correctness as C
-from helpers.errors import InputError
+from helpers.errors import InputError, PromptTooLong
 from helpers.judge import build_messages, load_prompts
 from helpers.llm import Completion
 
@@ -125,7 +125,7 @@ def test_an_answer_too_long_for_the_window_gets_a_status_and_the_others_are_grad
     class Windowed(ScriptedLLM):
         def chat(self, messages, **kw):
             if len(messages[-1]["content"]) > 4000:
-                raise InputError("prompt of 9000 tokens + 1 to generate exceeds n_ctx=4096", field="n_ctx")
+                raise PromptTooLong("prompt of 9000 tokens + 1 to generate exceeds n_ctx=4096")
             return super().chat(messages, **kw)
 
     long = items.copy()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from helpers.cache import ContentCache
-from helpers.errors import InputError
+from helpers.errors import InputError, PromptTooLong
 from helpers.judge import (
     JUDGMENT_COLUMNS,
     METRIC_FIELDS,
@@ -689,7 +689,7 @@ def test_an_item_longer_than_the_judges_window_gets_a_status_and_the_others_are_
 
         def chat(self, messages, **k):
             if len(messages[-1]["content"]) > 2000:
-                raise InputError("prompt of 5000 tokens + 1 to generate exceeds n_ctx=4096", field="n_ctx")
+                raise PromptTooLong("prompt of 5000 tokens + 1 to generate exceeds n_ctx=4096")
             return Completion("3", 10, 1, 0.1, [{"token": "3", "logprob": 0.0, "top": {"3": 0.0}}], "length")
 
     items = pd.DataFrame({"question_id": ["q1", "q2"], "answer_source": ["bank:C", "bank:C"], "question": ["Q?", "Q?"],

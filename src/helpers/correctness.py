@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .calibration import apply_cutoffs
-from .errors import InputError
+from .errors import InputError, PromptTooLong
 from .generation import is_abstention
 from .labels import GRADE_LABELS, LABEL_GRADES
 from .prompting import GUARD_VERSION, build_messages, prompt_version, retry_message
@@ -521,9 +521,7 @@ def judge_correctness(llm, items: pd.DataFrame, *, variant: str = DEFAULT_VARIAN
                     meter.latency += ref_s / max(1, per_question.get(key, 1))
                     reason = f"E[grade] {expected:.3f}, the reference's own {ref_expected:.3f}" + (f"; {reason}" if reason else "")
                     expected = expected - ref_expected
-        except InputError as err:  # a prompt longer than the model's window: this answer only, NaN with a status
-            if err.field != "n_ctx":
-                raise
+        except PromptTooLong as err:  # a prompt longer than the model's window: this answer only, NaN with a status
             expected, grade, reason, status = float("nan"), None, err.message, TOO_LONG
         if cut is not None and not math.isnan(expected):
             argmax, grade = grade, LABEL_GRADES[apply_cutoffs([expected], cut)[0]]

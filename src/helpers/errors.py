@@ -13,7 +13,7 @@ import csv
 import io
 import re
 
-__all__ = ["InputError", "WriteError", "RunInUseError", "decode_text", "read_csv_rows"]
+__all__ = ["InputError", "PromptTooLong", "WriteError", "RunInUseError", "decode_text", "read_csv_rows"]
 
 
 class InputError(ValueError):
@@ -50,6 +50,17 @@ class InputError(ValueError):
         if field is not None:
             where.append(f"field {field!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class PromptTooLong(InputError):
+    """A prompt (plus the tokens to generate) longer than the model's context window (field ``n_ctx``).
+
+    The judges catch it per item: that item gets NaN with status
+    ``too_long`` and the others are judged.
+    """
+
+    def __init__(self, message):
+        super().__init__(message, field="n_ctx")
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, PromptTooLong
 from .generation import is_abstention
 from .prompting import build_messages, format_segments, load_prompts, prompt_version, retry_message
 from .scoring import (
@@ -306,9 +306,7 @@ def judge_items(llm, items, metric: str, *, language: str = "en", repetitions: i
                 try:
                     out = llm.chat(messages, prompt_version=version, max_tokens=1 if direct else max_tokens,
                                    temperature=temperature, seed=seed + rep, top_logprobs=top_logprobs)
-                except InputError as err:  # longer than the judge's window: this item only, NaN with a status
-                    if err.field != "n_ctx":
-                        raise
+                except PromptTooLong as err:  # longer than the judge's window: this item only, NaN with a status
                     too_long = err.message
                     break
                 prompt_tokens += out.prompt_tokens

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, PromptTooLong
 from .files import write_atomic, write_text
 from .llm import DEFAULT_GGUF, LLM, Completion, cut_at_stop, model_fingerprint
 
@@ -243,7 +243,7 @@ class LlamaCppLLM(LLM):
         t0 = time.perf_counter()
         tokens = self.prompt_tokens(messages)
         if len(tokens) + max_tokens > self.n_ctx:
-            raise InputError(f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds n_ctx={self.n_ctx}", field="n_ctx")
+            raise PromptTooLong(f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds n_ctx={self.n_ctx}")
         if temperature > 0:
             self.llm.set_seed(int(seed))
         vocab = lc.llama_model_get_vocab(self.llm.model)
