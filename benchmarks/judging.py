@@ -81,7 +81,8 @@ def run(n_questions: int = 4) -> dict:
     from helpers.llm import CachedLLM, LlamaCppLLM
 
     tables = _tables(n_questions)
-    llm = CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096), cache=None)
+    # prefix_states=0: a real 04 meets each prompt family once, cold; kept states would hand both sides the warm-up's prefixes
+    llm = CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096, prefix_states=0), cache=None)
     _judge(llm, _head(tables), then=False)  # warm-up: load, first prompts
     t_then, old, n = _judge(llm, tables, then=True)
     t_now, new, _ = _judge(llm, tables, then=False)
@@ -113,7 +114,7 @@ def flash_attention(n_questions: int = 4, rounds: int = 2) -> dict:
     from helpers.llm import CachedLLM, LlamaCppLLM
 
     tables = _tables(n_questions)
-    llms = {fa: CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096, flash_attn=fa), cache=None) for fa in (False, True)}
+    llms = {fa: CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096, flash_attn=fa, prefix_states=0), cache=None) for fa in (False, True)}
     for llm in llms.values():
         _judge(llm, _head(tables), then=False)  # warm-up
     times, out = {False: [], True: []}, {}
@@ -130,6 +131,64 @@ def flash_attention(n_questions: int = 4, rounds: int = 2) -> dict:
         "speedup": round(float(np.median(times[False]) / np.median(times[True])), 2),
         "same_digit": round(float(np.mean(off["score"].to_numpy() == on["score"].to_numpy())), 3),
         "max_expected_score_change": round(float(np.max(np.abs(off["expected_score"][both] - on["expected_score"][both]))), 4),
+        "cpu": _cpu(),
+    }
+
+
+def prefix_states(n_questions: int = 4, rounds: int = 2) -> dict:
+    """Keeping each prompt family's evaluated prefix across switches (``LlamaCppLLM(prefix_states=8)``, the default) against not (0).
+
+    As :func:`flash_attention`: two models on the same GGUF take turns
+    ``rounds`` times on 04's judging of today, then 03's three calls per
+    question (check, draft, groundedness digit) on the same questions, where
+    the families alternate at every question; each block starts cold (no
+    prompt held, no prefix kept), as a stage does in its own process; the
+    ratios are of the median round times. 04 asks one family after another,
+    so it should gain nothing: it is the control. Then how far the outputs move: identical digits, the largest
+    change of an expected score or of the check's P(yes), identical drafts.
+    """
+    from helpers import generation
+    from helpers.llm import CachedLLM, LlamaCppLLM
+
+    tables = _tables(n_questions)
+    segs = tables["segments"]
+    rets = tables["retrievals"].merge(segs, on="segment_id")
+    qs = tables["questions"]
+    llms = {k: CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096, prefix_states=k), cache=None) for k in (0, 8)}
+
+    def generate(llm):
+        t0 = time.perf_counter()
+        out = generation.generate_answers(llm, qs, rets, language="pt", n_segments=3, budget_tokens=240, selection="lexical",
+                                          max_tokens=100, min_groundedness=1.6, judge_language="en", guard=True, progress=False)
+        return time.perf_counter() - t0, out
+
+    for llm in llms.values():
+        _judge(llm, _head(tables), then=False)  # warm-up
+    times = {k: {"judge": [], "generate": []} for k in llms}
+    judged, answered = {}, {}
+    for _ in range(rounds):
+        for k, llm in llms.items():
+            llm.llm.forget_prompts()  # each stage starts cold, as 03 and 04 do in their own processes
+            t, judged[k], n = _judge(llm, tables, then=False)
+            times[k]["judge"].append(t)
+            llm.llm.forget_prompts()
+            t, answered[k] = generate(llm)
+            times[k]["generate"].append(t)
+    off, on = (judged[k][judged[k]["metric"].isin(LLM_METRICS)] for k in (0, 8))
+    both = np.isfinite(off["expected_score"]) & np.isfinite(on["expected_score"])
+    med = {k: {s: float(np.median(v)) for s, v in times[k].items()} for k in llms}
+    return {
+        "questions": n_questions, "answers_judged": n, "judgments": len(off), "rounds": rounds,
+        "judge_s_off": round(med[0]["judge"], 1), "judge_s_on": round(med[8]["judge"], 1),
+        "judge_speedup": round(med[0]["judge"] / med[8]["judge"], 2),
+        "generate_s_off": round(med[0]["generate"], 1), "generate_s_on": round(med[8]["generate"], 1),
+        "generate_speedup": round(med[0]["generate"] / med[8]["generate"], 2),
+        "same_digit": round(float(np.mean(off["score"].to_numpy() == on["score"].to_numpy())), 3),
+        "max_expected_score_change": round(float(np.max(np.abs(off["expected_score"][both] - on["expected_score"][both]))), 4),
+        "max_p_answerable_change": round(float(np.max(np.abs(answered[0]["p_answerable"] - answered[8]["p_answerable"]))), 4),
+        "max_draft_groundedness_change": round(float(np.nanmax(np.abs(
+            answered[0]["draft_groundedness"] - answered[8]["draft_groundedness"]))), 4),
+        "same_answer": f"{int((answered[0]['answer'] == answered[8]['answer']).sum())} / {len(answered[0])}",
         "cpu": _cpu(),
     }
 

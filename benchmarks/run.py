@@ -173,6 +173,13 @@ def bench_flash_attention():
     return judging.flash_attention()
 
 
+def bench_prefix_states():
+    """Each prompt family's prefix kept across switches vs not: 04's and 03's seconds, how far outputs move (benchmarks/judging.py)."""
+    import judging  # benchmarks/ is on sys.path when this file runs
+
+    return judging.prefix_states()
+
+
 def bench_context():
     """Evidence recall and context tokens: equal-share truncation vs evidence selection, all 28 sample questions
     (benchmarks/evidence.py)."""
@@ -213,7 +220,8 @@ def bench_attacks():
     return attacks.run()
 
 
-BENCHMARKS = {"judging": bench_judging, "flash_attention": bench_flash_attention, "context": bench_context, "attacks": bench_attacks,
+BENCHMARKS = {"judging": bench_judging, "flash_attention": bench_flash_attention,
+              "prefix_states": bench_prefix_states, "context": bench_context, "attacks": bench_attacks,
               "answerability": bench_answerability, "short_references": bench_short_references, "prompt_lookup": bench_prompt_lookup,
               "segmenting": bench_segmenting, "search": bench_search, "search_scale": bench_search_scale,
               "embedding_cache": bench_embedding_cache,

@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from helpers.cache import ContentCache
-from helpers.errors import InputError
+from helpers.errors import InputError, PromptTooLong
 from helpers.llm import DEFAULT_GGUF, CachedLLM, default_gguf, get_llm
 
 MESSAGES = [{"role": "system", "content": "Responda em uma palavra."}, {"role": "user", "content": "Qual é a capital do Brasil?"}]
@@ -214,6 +214,57 @@ def test_clean_prompts_tokenize_as_before(gguf):
     assert llm.prompt_tokens(msgs) == whole
 
 
+@pytest.mark.slow
+def test_a_family_gets_its_prefix_back_after_another_family_took_the_model(gguf):
+    """03 alternates check, groundedness, check...: the check's instructions are read once, not at every switch,
+    and its digits are those it gets when no other family came between."""
+    from helpers.llm import LlamaCppLLM
+
+    system_a = {"role": "system", "content": "Você corrige respostas de alunos sobre redes neurais. " * 12 + "Responda só com o dígito."}
+    system_b = {"role": "system", "content": "Grade how well the RESPONSE is supported by the SOURCE. Reply with the digit only."}
+    a1 = [system_a, {"role": "user", "content": "De 0 a 3: 'O stride é o passo do filtro.' está correta?"}]
+    a2 = [system_a, {"role": "user", "content": "De 0 a 3: 'Padding acrescenta zeros na borda.' está correta?"}]
+    b = [system_b, {"role": "user", "content": "SOURCE: a camada densa perde a estrutura.\nRESPONSE: perde a estrutura."}]
+    llm = LlamaCppLLM("default", n_ctx=1024)
+    llm.chat(a1, max_tokens=1)
+    alone = llm.chat(a2, max_tokens=1, top_logprobs=5)  # a2 right after a1
+    evaluated = []
+    eval_ = llm.llm.eval
+    llm.llm.eval = lambda tokens: (evaluated.append(len(tokens)), eval_(tokens))[1]
+    llm.chat(a1, max_tokens=1)
+    llm.chat(b, max_tokens=1)
+    evaluated.clear()
+    back = llm.chat(a2, max_tokens=1, top_logprobs=5)  # a1, then b, then a2: a's cells come back
+    shared = next(i for i, (x, y) in enumerate(zip(llm.prompt_tokens(a1), llm.prompt_tokens(a2))) if x != y)
+    assert shared > 150 and sum(evaluated) <= len(llm.prompt_tokens(a2)) - shared + 1
+    assert back.text == alone.text and back.logprobs[0]["top"] == pytest.approx(alone.logprobs[0]["top"], abs=1e-5)
+    off = LlamaCppLLM("default", n_ctx=1024, prefix_states=0)
+    off.llm.eval = lambda tokens: (evaluated.append(len(tokens)), type(off.llm).eval(off.llm, tokens))[1]
+    off.chat(a1, max_tokens=1)
+    off.chat(b, max_tokens=1)
+    evaluated.clear()
+    off.chat(a2, max_tokens=1)
+    assert sum(evaluated) > shared  # without it the instructions are read again
+
+
+@pytest.mark.parametrize("status_body, too_long", [
+    ({"error": {"message": "This model's maximum context length is 2048 tokens. However, you requested 3010 tokens",
+                "code": "context_length_exceeded"}}, True),  # OpenAI, vLLM, llama-cpp-python's server
+    ({"error": {"message": "the request exceeds the available context size, try increasing it", "code": 400}}, True),  # llama-server
+    ({"error": "Input validation error: `inputs` must have less than 4096 tokens. Given: 5000"}, True),  # TGI
+    ({"error": {"message": "Invalid value for 'temperature'", "code": None}}, False),
+])
+def test_a_server_saying_the_prompt_is_too_long_is_recognised(status_body, too_long):
+    import httpx
+    import openai
+
+    from helpers.llm_backends import _too_long
+
+    err = openai.BadRequestError("Error code: 400", response=httpx.Response(400, request=httpx.Request("POST", "http://x/v1")),
+                                 body=status_body)
+    assert _too_long(err) is too_long
+
+
 # --------------------------------------------------------------------------- a real OpenAI-compatible server
 
 
@@ -262,6 +313,10 @@ def test_openai_backend_against_a_real_local_server(llama_server, tmp_path, monk
     # parallel requests through the concurrency limit
     many = cached.backend_llm.chat_many([MESSAGES, [MESSAGES[0], {"role": "user", "content": "Capital de Portugal?"}]], max_tokens=6)
     assert len(many) == 2 and "Lisboa" in many[1].text
+    # a prompt longer than the server's window is that item's problem (PromptTooLong, field n_ctx), not the run's
+    with pytest.raises(PromptTooLong, match="too long") as err:
+        cached.chat([{"role": "user", "content": "palavra " * 3000}], prompt_version="t1", max_tokens=8)
+    assert err.value.field == "n_ctx"
     # the key never reaches the cache or the description
     rows = sqlite3.connect(tmp_path / "llm.sqlite").execute("SELECT key, value FROM entries").fetchall()
     assert len(rows) == 1 and all("sk-test-local-secret" not in str(v) for row in rows for v in row)

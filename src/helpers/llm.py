@@ -285,7 +285,7 @@ def get_llm(section: dict, *, cache_dir=None, model_dir=None, lazy: bool = True)
     section : dict
         Keys ``backend`` (``llama_cpp`` | ``transformers`` | ``openai``),
         ``model``, and backend options (``n_ctx``, ``n_batch``, ``n_threads``, ``flash_attn``,
-        ``base_url``, ``api_key_env``, ``concurrency``, ``max_retries``,
+        ``prefix_states``, ``base_url``, ``api_key_env``, ``concurrency``, ``max_retries``,
         ``timeout_s``).
     cache_dir : path, optional
         Folder of the LLM cache (``llm.sqlite``); no cache when None.
@@ -303,6 +303,7 @@ def get_llm(section: dict, *, cache_dir=None, model_dir=None, lazy: bool = True)
             n_batch=int(section.get("n_batch", 512)),
             n_threads=int(section.get("n_threads", 0)) or None,
             flash_attn=bool(section.get("flash_attn", False)),
+            prefix_states=int(section.get("prefix_states", 8)),
             model_dir=model_dir,
         )
 

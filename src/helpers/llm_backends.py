@@ -12,9 +12,13 @@ text, so control tokens in an answer never open a new turn.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import json
 import os
+import re
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -141,6 +145,11 @@ class LlamaCppLLM(LLM):
     flash_attn : bool
         llama.cpp's fused attention kernel (``benchmarks/judging.py``,
         ``flash_attention``, measures its speed and how far the scores move).
+    prefix_states : int
+        How many prompt families (one per first message, e.g. one per judge
+        metric) keep their evaluated prompt when another family takes the
+        model; 0 turns this off (``benchmarks/judging.py``, ``prefix_states``,
+        measures both).
     model_dir : path, optional
         Where the default GGUF is assembled.
 
@@ -152,6 +161,16 @@ class LlamaCppLLM(LLM):
     Log-probabilities come from the logits of each sampling step, so they cost
     no extra forward pass (llama.cpp's own ``logprobs`` would need
     ``logits_all=True`` and gigabytes of memory).
+
+    That reuse covers one prompt family at a time: 03 asks the answer check,
+    then the groundedness digit, then the next question's check, and each
+    switch would read the other family's instructions again. So when the first
+    message changes, the outgoing family's KV cells are copied out
+    (``llama_state_seq_get_data``, ~28 KB a token for the default model) and
+    the incoming family's are copied back in if they share a longer prefix
+    with the new prompt than what the model holds. The logits of a token
+    depend only on the tokens before it, so the digits are those of a model
+    that had read the family's previous prompt last.
     """
 
     backend = "llama_cpp"
@@ -165,6 +184,7 @@ class LlamaCppLLM(LLM):
         n_batch: int = 512,
         n_threads: int | None = None,
         flash_attn: bool = False,
+        prefix_states: int = 8,
         model_dir=None,
         verbose: bool = False,
     ):
@@ -196,6 +216,44 @@ class LlamaCppLLM(LLM):
         bos = self.llm._model.token_get_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
         self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, stop_token_ids=[self.llm.token_eos()])
         self._pieces: dict[int, str] = {}
+        self.prefix_states = int(prefix_states)
+        self._states: OrderedDict = OrderedDict()  # family -> (tokens, KV bytes), least recently used first
+        self._family = None  # the family whose prompt is in the KV cache now
+
+    def forget_prompts(self) -> None:
+        """Start as a new process would: no prompt in the KV cache, no family's prefix kept (benchmarks)."""
+        self._states.clear()
+        self._family = None
+        self.llm.reset()
+
+    def _switch_family(self, family: str, tokens: list[int]) -> None:
+        """Before a prompt of ``family``: keep the outgoing family's KV cells, bring back this one's."""
+        if not self.prefix_states or family == self._family:
+            return
+        lc, llm = self._llama_cpp, self.llm
+        ctx = llm.ctx
+        if self._family is not None and llm.n_tokens > 0:
+            size = lc.llama_state_seq_get_size(ctx, 0)
+            buf = (ctypes.c_uint8 * size)()
+            n = lc.llama_state_seq_get_data(ctx, buf, size, 0)
+            self._states[self._family] = (llm.input_ids[: llm.n_tokens].copy(), bytes(buf)[:n])
+            self._states.move_to_end(self._family)
+            while len(self._states) > self.prefix_states:
+                self._states.popitem(last=False)
+        self._family = family
+        stored = self._states.get(family)
+        if stored is None:
+            return
+        held, data = stored
+        if _common_prefix(held, tokens) > _common_prefix(llm.input_ids[: llm.n_tokens], tokens):
+            llm._ctx.kv_cache_clear()
+            buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            if lc.llama_state_seq_set_data(ctx, buf, len(data), 0) != len(data):  # pragma: no cover - llama.cpp refused
+                llm._ctx.kv_cache_clear()
+                llm.n_tokens = 0
+                return
+            llm.input_ids[: len(held)] = held
+            llm.n_tokens = len(held)
 
     def describe(self) -> dict:
         return {
@@ -207,6 +265,7 @@ class LlamaCppLLM(LLM):
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
             "flash_attn": self.flash_attn,
+            "prefix_states": self.prefix_states,
             "llama_cpp_python": self._llama_cpp.__version__,
             "llama_build": llama_build_info(),
         }
@@ -246,6 +305,7 @@ class LlamaCppLLM(LLM):
             raise PromptTooLong(f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds n_ctx={self.n_ctx}")
         if temperature > 0:
             self.llm.set_seed(int(seed))
+        self._switch_family(json.dumps(messages[0], sort_keys=True, ensure_ascii=False), tokens)
         vocab = lc.llama_model_get_vocab(self.llm.model)
         out_tokens, logprobs = [], [] if top_logprobs else None
         finish = "length"
@@ -279,6 +339,15 @@ class LlamaCppLLM(LLM):
             logprobs=logprobs,
             finish_reason=finish,
         )
+
+
+def _common_prefix(a, b) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    diff = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
+    return int(diff[0]) if len(diff) else n
 
 
 _LLAMA_BUILD: dict = {}
@@ -337,6 +406,14 @@ class TransformersLLM(LLM):
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def context_window(self) -> int:
+        """The model's window in tokens (``max_position_embeddings``; the tokenizer's
+        ``model_max_length`` when that is a real number); 0 when neither says."""
+        config = getattr(self.lm.config, "get_text_config", lambda: self.lm.config)()
+        n = getattr(config, "max_position_embeddings", 0) or 0
+        tok = getattr(self.tokenizer, "model_max_length", 0) or 0
+        return int(n or (tok if tok < 1e9 else 0))
+
     def prompt_ids(self, messages) -> list[int]:
         """The chat-formatted prompt as token ids; message contents never become special tokens
         (``split_special_tokens=True``), as in :meth:`LlamaCppLLM.prompt_tokens`."""
@@ -352,6 +429,9 @@ class TransformersLLM(LLM):
         torch = self.torch
         t0 = time.perf_counter()
         ids = self.prompt_ids(messages)
+        window = self.context_window()
+        if window and len(ids) + max_tokens > window:
+            raise PromptTooLong(f"prompt of {len(ids)} tokens + {max_tokens} to generate exceeds the model's {window}-token window")
         ids = {
             "input_ids": torch.tensor([ids], device=self.device),
             "attention_mask": torch.ones((1, len(ids)), dtype=torch.long, device=self.device),
@@ -383,6 +463,25 @@ class TransformersLLM(LLM):
 
 
 # --------------------------------------------------------------------------- OpenAI-compatible
+
+# How servers say a prompt does not fit: OpenAI and vLLM ("maximum context length", code
+# context_length_exceeded), llama.cpp's servers ("exceed context window", "exceeds the available
+# context size"), TGI ("must have less than N tokens").
+_TOO_LONG = re.compile(r"context[_ ]length|context window|context size|maximum context|must have less than \d+ tokens", re.I)
+
+
+def _error_text(err) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        return str(inner.get("message", inner) if isinstance(inner, dict) else inner)
+    return str(getattr(err, "message", "") or err)
+
+
+def _too_long(err) -> bool:
+    code = getattr(err, "code", None) or ""
+    return code == "context_length_exceeded" or bool(_TOO_LONG.search(_error_text(err)))
+
 
 
 class OpenAICompatLLM(LLM):
@@ -428,6 +527,7 @@ class OpenAICompatLLM(LLM):
         key = os.environ.get(api_key_env, "") if api_key_env else ""
         if api_key_env and not key:
             raise InputError(f"environment variable {api_key_env} is not set", field="api_key_env")
+        self._openai = openai
         self.client = openai.OpenAI(base_url=base_url or None, api_key=key or "no-key", max_retries=max_retries, timeout=timeout_s)
         self.model = model
         self.base_url = base_url
@@ -446,7 +546,12 @@ class OpenAICompatLLM(LLM):
             kwargs["stop"] = list(stop)
         if top_logprobs and self.supports_logprobs:
             kwargs.update(logprobs=True, top_logprobs=int(top_logprobs))
-        resp = self.client.chat.completions.create(**kwargs)
+        try:
+            resp = self.client.chat.completions.create(**kwargs)
+        except self._openai.BadRequestError as err:  # a prompt longer than the server's window: that item only
+            if _too_long(err):
+                raise PromptTooLong(f"the server refused the prompt as too long: {_error_text(err)[:300]}") from None
+            raise
         choice = resp.choices[0]
         logprobs = None
         content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
