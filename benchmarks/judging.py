@@ -38,7 +38,8 @@ def _tables(n_questions: int) -> dict:
 
     qs = retrieval.read_questions(ROOT / "data/sample/questions.csv")
     bank = retrieval.read_answer_bank(ROOT / "data/sample/answer_bank.csv", questions=qs)
-    segs = segments.segment_files(segments.expand_paths([str(ROOT / "data/sample/lectures/*.vtt")]), 160, 40)
+    lectures = [str(ROOT / f"data/sample/lectures/*.{ext}") for ext in ("vtt", "srt", "TextGrid")]
+    segs = segments.segment_files(segments.expand_paths(lectures), 160, 40)
     picked = [q for q in qs["question_id"] if q in set(bank["question_id"])][:n_questions]
     answers, rets = [], []
     for qid in picked:
@@ -189,6 +190,38 @@ def prefix_states(n_questions: int = 4, rounds: int = 2) -> dict:
         "max_draft_groundedness_change": round(float(np.nanmax(np.abs(
             answered[0]["draft_groundedness"] - answered[8]["draft_groundedness"]))), 4),
         "same_answer": f"{int((answered[0]['answer'] == answered[8]['answer']).sum())} / {len(answered[0])}",
+        "cpu": _cpu(),
+    }
+
+
+def prefix_states_generate(n_questions: int = 28) -> dict:
+    """03 on every sample question with each family's prefix kept (8) and not (0): one cold model each, one after the other.
+
+    The inputs are :func:`_tables`' (three segments of each question's lecture,
+    240-token lexical evidence); 03's settings are the sample config's.
+    Reports the seconds, the ratio and how far the outputs move.
+    """
+    from helpers import generation
+    from helpers.llm import CachedLLM, LlamaCppLLM
+
+    tables = _tables(n_questions)
+    rets = tables["retrievals"].merge(tables["segments"], on="segment_id")
+    seconds, out = {}, {}
+    for k in (0, 8):
+        llm = CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096, prefix_states=k), cache=None)
+        t0 = time.perf_counter()
+        out[k] = generation.generate_answers(llm, tables["questions"], rets, language="pt", n_segments=3, budget_tokens=240,
+                                             selection="lexical", max_tokens=100, min_groundedness=1.6, judge_language="en",
+                                             guard=True, progress=False)
+        seconds[k] = time.perf_counter() - t0
+        del llm
+    a, b = out[0], out[8]
+    return {
+        "questions": len(a), "generate_s_off": round(seconds[0], 1), "generate_s_on": round(seconds[8], 1),
+        "generate_speedup": round(seconds[0] / seconds[8], 2),
+        "same_answer": f"{int((a['answer'] == b['answer']).sum())} / {len(a)}",
+        "max_p_answerable_change": round(float((a["p_answerable"] - b["p_answerable"]).abs().max()), 4),
+        "max_draft_groundedness_change": round(float((a["draft_groundedness"] - b["draft_groundedness"]).abs().max()), 4),
         "cpu": _cpu(),
     }
 

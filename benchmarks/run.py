@@ -177,7 +177,7 @@ def bench_prefix_states():
     """Each prompt family's prefix kept across switches vs not: 04's and 03's seconds, how far outputs move (benchmarks/judging.py)."""
     import judging  # benchmarks/ is on sys.path when this file runs
 
-    return judging.prefix_states()
+    return {"judge_and_generate_4_questions": judging.prefix_states(), "generate_28_questions": judging.prefix_states_generate()}
 
 
 def bench_context():
