@@ -136,6 +136,18 @@ def flash_attention(n_questions: int = 4, rounds: int = 2) -> dict:
     }
 
 
+def _generate(llm, tables):
+    """(seconds, answers): 03 on the tables' questions and segments, with the sample config's settings."""
+    from helpers import generation
+
+    rets = tables["retrievals"].merge(tables["segments"], on="segment_id")
+    t0 = time.perf_counter()
+    out = generation.generate_answers(llm, tables["questions"], rets, language="pt", n_segments=3, budget_tokens=240,
+                                      selection="lexical", max_tokens=100, min_groundedness=1.6, judge_language="en",
+                                      guard=True, progress=False)
+    return time.perf_counter() - t0, out
+
+
 def prefix_states(n_questions: int = 4, rounds: int = 2) -> dict:
     """Keeping each prompt family's evaluated prefix across switches (``LlamaCppLLM(prefix_states=8)``, the default) against not (0).
 
@@ -145,23 +157,15 @@ def prefix_states(n_questions: int = 4, rounds: int = 2) -> dict:
     the families alternate at every question; each block starts cold (no
     prompt held, no prefix kept), as a stage does in its own process; the
     ratios are of the median round times. 04 asks one family after another,
-    so it should gain nothing: it is the control. Then how far the outputs move: identical digits, the largest
-    change of an expected score or of the check's P(yes), identical drafts.
+    so it should gain nothing: it is the control. Then how far the outputs
+    move: identical digits, the largest change of an expected score or of the
+    check's P(yes), identical answers.
     """
-    from helpers import generation
     from helpers.llm import CachedLLM, LlamaCppLLM
 
     tables = _tables(n_questions)
-    segs = tables["segments"]
-    rets = tables["retrievals"].merge(segs, on="segment_id")
-    qs = tables["questions"]
     llms = {k: CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096, prefix_states=k), cache=None) for k in (0, 8)}
 
-    def generate(llm):
-        t0 = time.perf_counter()
-        out = generation.generate_answers(llm, qs, rets, language="pt", n_segments=3, budget_tokens=240, selection="lexical",
-                                          max_tokens=100, min_groundedness=1.6, judge_language="en", guard=True, progress=False)
-        return time.perf_counter() - t0, out
 
     for llm in llms.values():
         _judge(llm, _head(tables), then=False)  # warm-up
@@ -173,7 +177,7 @@ def prefix_states(n_questions: int = 4, rounds: int = 2) -> dict:
             t, judged[k], n = _judge(llm, tables, then=False)
             times[k]["judge"].append(t)
             llm.llm.forget_prompts()
-            t, answered[k] = generate(llm)
+            t, answered[k] = _generate(llm, tables)
             times[k]["generate"].append(t)
     off, on = (judged[k][judged[k]["metric"].isin(LLM_METRICS)] for k in (0, 8))
     both = np.isfinite(off["expected_score"]) & np.isfinite(on["expected_score"])
@@ -201,19 +205,13 @@ def prefix_states_generate(n_questions: int = 28) -> dict:
     240-token lexical evidence); 03's settings are the sample config's.
     Reports the seconds, the ratio and how far the outputs move.
     """
-    from helpers import generation
     from helpers.llm import CachedLLM, LlamaCppLLM
 
     tables = _tables(n_questions)
-    rets = tables["retrievals"].merge(tables["segments"], on="segment_id")
     seconds, out = {}, {}
     for k in (0, 8):
         llm = CachedLLM(llm=LlamaCppLLM("default", n_ctx=4096, prefix_states=k), cache=None)
-        t0 = time.perf_counter()
-        out[k] = generation.generate_answers(llm, tables["questions"], rets, language="pt", n_segments=3, budget_tokens=240,
-                                             selection="lexical", max_tokens=100, min_groundedness=1.6, judge_language="en",
-                                             guard=True, progress=False)
-        seconds[k] = time.perf_counter() - t0
+        seconds[k], out[k] = _generate(llm, tables)
         del llm
     a, b = out[0], out[8]
     return {

@@ -121,8 +121,7 @@ def bench_llm_prefix_and_cache():
     warm = (time.perf_counter() - t0) / len(msgs)
     t0 = time.perf_counter()
     for m in msgs:
-        llm.llm.reset()
-        llm.llm._ctx.kv_cache_clear() if hasattr(llm.llm._ctx, "kv_cache_clear") else None
+        llm.forget_prompts()
         llm.chat(m, max_tokens=1)
     cold = (time.perf_counter() - t0) / len(msgs)
     with tempfile.TemporaryDirectory() as tmp:

@@ -225,6 +225,7 @@ class LlamaCppLLM(LLM):
         self._states.clear()
         self._family = None
         self.llm.reset()
+        self.llm._ctx.kv_cache_clear()
 
     def _switch_family(self, family: str, tokens: list[int]) -> None:
         """Before a prompt of ``family``: keep the outgoing family's KV cells, bring back this one's."""
@@ -481,7 +482,6 @@ def _error_text(err) -> str:
 def _too_long(err) -> bool:
     code = getattr(err, "code", None) or ""
     return code == "context_length_exceeded" or bool(_TOO_LONG.search(_error_text(err)))
-
 
 
 class OpenAICompatLLM(LLM):
