@@ -25,7 +25,7 @@ help:
 	@echo "make bench  - benchmarks (ratios against a baseline in the same process)"
 	@echo "make bench-peers - TruLens, RAGAS, DeepEval beside our judges on the answer bank (own venv in benchmarks/peers/.venv; 900 s a tool)"
 	@echo "make judge-lab - every answer-correctness variant and baseline on all labelled answers (configs/judge-lab.yaml)"
-	@echo "make attacks - every attack on every wrong answer, both judges plain and guarded (configs/attacks.yaml, ~40 min)"
+	@echo "make attacks - every attack on every wrong answer, both judges plain and guarded (configs/attacks.yaml, 40-70 min)"
 	@echo "make notebooks - regenerate notebooks/*.ipynb from their py:percent twins"
 	@echo "make llama-build - (re)pick, build and install llama.cpp for this CPU in an existing .venv"
 	@echo "make lab    - JupyterLab on notebooks/ with the project's kernel (kernels start in the repository root)"

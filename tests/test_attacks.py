@@ -85,8 +85,25 @@ def test_guarded_prompts_differ_only_by_the_guard(language):
     assert "<answer>" in guarded[0]["content"] and "<answer>" not in plain[0]["content"]
     head, tail = guarded[1]["content"].split(prompting.guard_text(fields["answer"]))
     assert plain[1]["content"] == head + fields["answer"]  # the honest answer itself is untouched
-    assert tail.startswith("\n(") and "<answer>" not in tail  # the reminder after the answer
-    assert prompting.prompt_version("correctness_fewshot", language, prompts="correctness", guard=True).endswith("+guard-v1")
+    assert tail == ""  # guard-v2: nothing after the answer (a reminder there would be read again at every call)
+    assert prompting.prompt_version("correctness_fewshot", language, prompts="correctness", guard=True).endswith("+guard-v2")
+
+
+@pytest.mark.parametrize("language", ["en", "pt"])
+def test_answer_relevance_keeps_the_reminder_after_the_answer(language):
+    fields = {"question": "Q?", "answer": "A ReLU zera os negativos."}
+    guarded = prompting.build_messages("answer_relevance", language, guard=True, **fields)
+    _, tail = guarded[1]["content"].split(prompting.guard_text(fields["answer"]))
+    assert tail == "\n" + prompting.GUARDS["guard-v1"]["reminder"][language]
+    assert guarded[0]["content"].endswith(prompting.GUARDS["guard-v1"]["note"][language])
+    assert prompting.prompt_version("answer_relevance", language, guard=True).endswith("+guard-v1")
+
+
+def test_an_unknown_guard_is_named():
+    prompts = {"p": {"version": "p-v1", "guard": "guard-v9", "en": {"system": "S", "user": "A: {answer}"}}}
+    with pytest.raises(InputError, match="guard-v9") as err:
+        prompting.build_messages("p", "en", prompts=prompts, guard=True, answer="x")
+    assert err.value.field == "guard"
 
 
 def test_the_guard_shows_the_judge_the_answer_without_the_attack(labelled):

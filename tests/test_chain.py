@@ -61,7 +61,7 @@ def test_answers_and_judgments(chain):
     assert len(ac) == 2 * 4 and ac["status"].eq("ok").all()
     # the default variant is anchored: the expected grade minus the reference's own, guarded
     assert ac["expected_score"].between(-2, 2).all() and ac["label"].isin(["C", "P", "I"]).all()
-    assert ac["prompt_version"].str.endswith("/en+guard-v1+ref").all()
+    assert ac["prompt_version"].str.endswith("/en+guard-v2+ref").all()
     abstained = ac["answer_source"].eq("generated") & ac["question_id"].isin(answers.loc[answers["abstained"], "question_id"])
     assert ac.loc[~abstained, "reason"].str.contains("reference's own").all()
     # an abstention gets one yes/no on the reference instead; q27's reference says the lectures do not answer it

@@ -53,7 +53,7 @@ from .calibration import apply_cutoffs
 from .errors import InputError, PromptTooLong
 from .generation import is_abstention
 from .labels import GRADE_LABELS, LABEL_GRADES
-from .prompting import GUARD_VERSION, build_messages, prompt_version, retry_message
+from .prompting import DEFAULT_GUARD, build_messages, prompt_version, retry_message
 from .scoring import expected_score, nearest_score, parse_judge_reply, score_token_logprobs
 
 __all__ = [
@@ -113,7 +113,10 @@ class Variant:
     def call_version(self) -> str:
         """The version each call is cached under: an anchored variant makes the same calls as its plain twin."""
         names = "+".join(prompt_version(p, self.language, prompts=PROMPTS).split("/")[0] for p in self.prompts)
-        return f"{names}/{self.language}" + (f"+{GUARD_VERSION}" if self.guard else "")
+        if not self.guard:
+            return f"{names}/{self.language}"
+        guards = {prompt_version(p, self.language, prompts=PROMPTS, guard=True).partition("+")[2] for p in self.prompts}
+        return f"{names}/{self.language}" + "".join(f"+{g}" for g in sorted(guards - {""}) or [DEFAULT_GUARD])
 
     @property
     def version(self) -> str:
@@ -147,16 +150,18 @@ DEFAULT_VARIANT = "fewshot-en+ref"
 #: model's is "1" for 110 of 112 answers: every answer P. Fitted by
 #: :func:`helpers.calibration.fit_cutoffs` on all 196 labelled answers of the
 #: sample (answer bank and contrast set together, the guarded judge of
-#: ``make run``; plain scores labelled with the same pair agree about as
-#: well: 0.58 / 0.34 / 0.45 on bank / contrast / all, against 0.58 / 0.43 /
-#: 0.50 for a pair fitted on the plain scores themselves, in-sample); what
-#: they are worth on answers they were not fitted on is
-#: the judge lab's cross-validated agreement (06, leave one question out):
-#: quadratic kappa 0.48 on the bank, 0.28 on the contrast set. Read on the
-#: anchored score they say: C when the judge grades the answer at least as
-#: high as the reference itself, I when clearly lower. Another judge model
+#: ``make run``, guard-v2: benchmarks/results/attacks.parquet, 2026-11-28);
+#: in-sample quadratic kappa 0.55 / 0.37 / 0.46 on bank / contrast / all
+#: (the previous pair, fitted on guard-v1's scores, 0.55 / 0.30 / 0.42);
+#: plain scores labelled with the same pair 0.50 / 0.35 / 0.42, against
+#: 0.60 / 0.41 / 0.50 for a pair fitted on the plain scores themselves. What
+#: they are worth on answers they were not fitted on is the cross-validated
+#: agreement (leave one question out; 06, benchmarks/attacks.py): quadratic
+#: kappa 0.51 on the bank, 0.26 on the contrast set, 0.38 on all. Read on the
+#: anchored score they say: C when the judge grades the answer at least about
+#: as high as the reference itself, I when clearly lower. Another judge model
 #: keeps the argmax; give it its own with ``cutoffs=`` (06 prints them).
-SHIPPED_CUTOFFS: dict = {"fewshot-en+ref": (-0.034, 0.010)}
+SHIPPED_CUTOFFS: dict = {"fewshot-en+ref": (-0.093, 0.018)}
 
 _YES = ("yes", "sim", "y", "s")
 _NO = ("no", "não", "nao", "n")
