@@ -178,10 +178,11 @@ def format_segments(segments, *, start: int = 1) -> str:
 #: (a "sandwich": a small model follows what it read last). The reminder follows the answer, so it is
 #: read again at every call: 30 tokens (40 in pt), about 40% of a correctness call's new tokens when the
 #: question's prefix is reused. A prompt picks its guard with ``guard:`` in its YAML entry (default
-#: guard-v1). Measured on the 196 labelled answers, in one session (benchmarks/results/attacks.json):
-#: without the reminder the default correctness judge agrees with the labels as well as with it
-#: (quadratic kappa 0.38 vs 0.38) and no attack gets through, so its prompt uses guard-v2; Answer
-#: Relevance loses agreement without it (0.01 vs 0.16), so it keeps guard-v1.
+#: guard-v1). Measured in one session (benchmarks/results/attacks.json, guard_versions.json): without
+#: the reminder the default correctness judge agrees with the labels on the 196 clean answers as well
+#: as with it (quadratic kappa 0.38 vs 0.38), and attacks get no further (3 vs 4 of 392 attacked wrong
+#: answers cross into C), so its prompt uses guard-v2; Answer Relevance loses agreement without it
+#: (0.01 vs 0.13-0.16), so it keeps guard-v1.
 GUARDS = {
     "guard-v1": {
         "note": {
