@@ -53,7 +53,7 @@ from .calibration import apply_cutoffs
 from .errors import InputError, PromptTooLong
 from .generation import is_abstention
 from .labels import GRADE_LABELS, LABEL_GRADES
-from .prompting import DEFAULT_GUARD, build_messages, prompt_version, retry_message
+from .prompting import build_messages, prompt_version, retry_message
 from .scoring import expected_score, nearest_score, parse_judge_reply, score_token_logprobs
 
 __all__ = [
@@ -112,11 +112,10 @@ class Variant:
     @property
     def call_version(self) -> str:
         """The version each call is cached under: an anchored variant makes the same calls as its plain twin."""
-        names = "+".join(prompt_version(p, self.language, prompts=PROMPTS).split("/")[0] for p in self.prompts)
-        if not self.guard:
-            return f"{names}/{self.language}"
-        guards = {prompt_version(p, self.language, prompts=PROMPTS, guard=True).partition("+")[2] for p in self.prompts}
-        return f"{names}/{self.language}" + "".join(f"+{g}" for g in sorted(guards - {""}) or [DEFAULT_GUARD])
+        versions = [prompt_version(p, self.language, prompts=PROMPTS, guard=self.guard) for p in self.prompts]
+        names = "+".join(v.split("/")[0] for v in versions)
+        guards = sorted({v.partition("+")[2] for v in versions} - {""})  # each prompt's guard, named once
+        return f"{names}/{self.language}" + "".join(f"+{g}" for g in guards)
 
     @property
     def version(self) -> str:
